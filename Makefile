@@ -1,0 +1,43 @@
+# Everything a fresh machine needs is installed by these targets: uv (with pip
+# when missing), then the locked environment. Only Python 3.10+ and make are assumed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# This machine type disables bytecode caching; compiling at install time halves Airflow's import time.
+export UV_COMPILE_BYTECODE := 1
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+# The lowest Airflow we support, tested beside the locked (newest) one.
+AIRFLOW_2_VERSION ?= 2.10.5
+AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with pytest --with pytest-asyncio \
+	--with pytest-mock --with pytest-timeout --with jsonschema
+LINTED := airflow_provider_vbrain tests
+
+.PHONY: help uv sync lint typecheck pytest test-airflow2 test
+
+help:  ## List the targets.
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+uv:  ## Install uv with pip when it is missing.
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+
+sync: uv  ## Create .venv from uv.lock (never changes the lock).
+	$(UV) sync --locked
+
+lint: sync  ## ruff lint and format check.
+	$(UV) run --locked ruff check $(LINTED)
+	$(UV) run --locked ruff format --check $(LINTED)
+
+typecheck: sync  ## mypy on the package.
+	$(UV) run --locked mypy
+
+pytest: sync  ## The test suite on the locked (newest) Airflow.
+	$(UV) run --locked pytest
+
+test-airflow2: uv  ## The test suite again on the lowest Airflow 2 (AIRFLOW_2_VERSION), lock untouched.
+	$(UV) run --isolated --no-project --with-editable . $(AIRFLOW_2_TEST_DEPS) pytest
+
+test: lint typecheck pytest test-airflow2  ## Everything CI checks.
