@@ -1,0 +1,163 @@
+"""Turn an Airflow connection into validated, immutable VBrain settings.
+
+Parsed once per hook, when a request first needs it; never at DAG-parse time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_vbrain._api import DEFAULT_BASE_URL, RetryPolicy
+from airflow_provider_vbrain.exceptions import VBrainConfigError
+
+if TYPE_CHECKING:
+    from airflow.models import Connection
+
+__all__ = ["DEFAULT_TIMEOUT", "VBrainSettings"]
+
+DEFAULT_TIMEOUT = 60.0
+_API_SUFFIX = "/api/v1"
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@dataclasses.dataclass(frozen=True)
+class VBrainSettings:
+    """Everything needed to talk to VBrain, read from one Airflow connection.
+
+    :param conn_id: the Airflow connection id it came from (for messages).
+    :param base_url: scheme, host and optional port, without ``/api/v1``.
+    :param username: sent as the ``username`` header.
+    :param api_key: sent as ``x-api-key``; excluded from ``repr``.
+    :param organization_id: sent as ``organization_id``.
+    :param client_id: sent as ``client_id``.
+    :param application_id: default ``application_id`` for requests, may be None.
+    :param timeout: seconds allowed for each HTTP request.
+    :param verify: TLS verification: True, False or a CA-bundle path.
+    :param retry: how transient failures are retried.
+    """
+
+    conn_id: str
+    base_url: str
+    username: str
+    api_key: str = dataclasses.field(repr=False)
+    organization_id: str
+    client_id: str
+    application_id: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+
+    @property
+    def api_url(self) -> str:
+        """The base URL with the API prefix, e.g. ``https://vbrain.visagio.com/api/v1``."""
+        return self.base_url + _API_SUFFIX
+
+    @classmethod
+    def from_connection(cls, conn: Connection) -> VBrainSettings:
+        """Validate ``conn`` and build settings from it.
+
+        :raises VBrainConfigError: naming the connection id and the field at fault.
+        """
+        conn_id = conn.conn_id or "<unnamed>"
+        extra = _extra(conn_id, conn)
+
+        def required(field: str, value: Any) -> str:
+            text = "" if value is None else str(value).strip()
+            if not text:
+                raise VBrainConfigError(conn_id, field, "is required but empty")
+            return text
+
+        application_id = str(extra.get("application_id") or "").strip() or None
+        return cls(
+            conn_id=conn_id,
+            base_url=_base_url(conn_id, conn.host, conn.port),
+            username=required("login (username)", conn.login),
+            api_key=required("password (API key)", conn.password),
+            organization_id=required("extra organization_id", extra.get("organization_id")),
+            client_id=required("extra client_id", extra.get("client_id")),
+            application_id=application_id,
+            timeout=_positive(conn_id, "timeout", extra.get("timeout"), DEFAULT_TIMEOUT),
+            verify=_verify(conn_id, extra.get("verify")),
+            retry=_retry_policy(conn_id, extra),
+        )
+
+
+def _extra(conn_id: str, conn: Connection) -> Mapping[str, Any]:
+    raw = conn.extra
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as err:
+        raise VBrainConfigError(conn_id, "extra", f"is not valid JSON ({err})") from err
+    if not isinstance(value, Mapping):
+        raise VBrainConfigError(conn_id, "extra", "must be a JSON object")
+    return value
+
+
+def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
+    text = (host or "").strip()
+    if not text:
+        return DEFAULT_BASE_URL
+    if "://" not in text:
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        parsed_port = parts.port
+    except ValueError as err:
+        raise VBrainConfigError(conn_id, "host (base URL)", f"is not a valid URL: {err}") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise VBrainConfigError(
+            conn_id, "host (base URL)", f"must look like https://vbrain.example.com, got {host!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise VBrainConfigError(conn_id, "host (base URL)", "must not hold a query, fragment or credentials")
+    path = parts.path.rstrip("/")
+    if path.endswith(_API_SUFFIX):
+        path = path[: -len(_API_SUFFIX)]
+    netloc = parts.netloc
+    if port and parsed_port is None:
+        netloc = f"{netloc}:{port}"
+    return f"{parts.scheme}://{netloc}{path}"
+
+
+def _retry_policy(conn_id: str, extra: Mapping[str, Any]) -> RetryPolicy:
+    default = RetryPolicy()
+    attempts = _positive(conn_id, "retry_attempts", extra.get("retry_attempts"), default.max_attempts)
+    return RetryPolicy(
+        max_attempts=int(attempts),
+        base_delay=_positive(conn_id, "retry_base_delay", extra.get("retry_base_delay"), default.base_delay),
+        max_delay=_positive(conn_id, "retry_max_delay", extra.get("retry_max_delay"), default.max_delay),
+    )
+
+
+def _positive(conn_id: str, field: str, value: Any, default: float) -> float:
+    if value is None or value == "":
+        return float(default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number <= 0:
+        raise VBrainConfigError(conn_id, f"extra {field}", f"must be a positive number, got {value!r}")
+    return number
+
+
+def _verify(conn_id: str, value: Any) -> bool | str:
+    if value is None or value == "":
+        return True
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    if not text:
+        raise VBrainConfigError(conn_id, "extra verify", "must be true, false or a CA-bundle path")
+    return text
