@@ -1,0 +1,159 @@
+"""Reading the Airflow connection into settings, as users configure it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_vbrain.connection import VBrainSettings
+from airflow_provider_vbrain.exceptions import VBrainConfigError
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from tests.conftest import API_KEY, connection_json
+
+
+def settings_for(
+    monkeypatch: pytest.MonkeyPatch, conn: str, conn_id: str = "vbrain_default"
+) -> VBrainSettings:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", conn)
+    return VBrainHook(conn_id).settings
+
+
+def raw(**fields: Any) -> str:
+    base: dict[str, Any] = {
+        "conn_type": "vbrain",
+        "host": "https://vbrain.example.com",
+        "login": "ana",
+        "password": API_KEY,
+        "extra": {"organization_id": "acme", "client_id": "ops"},
+    }
+    base.update(fields)
+    return json.dumps(base)
+
+
+def test_the_contract_example_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(monkeypatch, connection_json("http://127.0.0.1:8765"))
+    assert settings.api_url == "http://127.0.0.1:8765/api/v1"
+    assert (settings.username, settings.api_key) == ("ana", API_KEY)
+    assert (settings.organization_id, settings.client_id, settings.application_id) == (
+        "acme",
+        "ops",
+        "Tutorial",
+    )
+    assert (settings.timeout, settings.verify) == (60.0, True)
+    assert API_KEY not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("host", "base_url"),
+    [
+        pytest.param(None, "https://vbrain.visagio.com", id="empty-means-vbrain"),
+        pytest.param("", "https://vbrain.visagio.com", id="blank"),
+        pytest.param("vbrain.example.com", "https://vbrain.example.com", id="no-scheme-https"),
+        pytest.param("http://localhost:8765/", "http://localhost:8765", id="trailing-slash"),
+        pytest.param(
+            "https://vbrain.example.com/api/v1", "https://vbrain.example.com", id="api-suffix-kept-once"
+        ),
+        pytest.param(
+            "https://gw.example.com/vbrain/api/v1/", "https://gw.example.com/vbrain", id="path-prefix"
+        ),
+    ],
+)
+def test_base_url(monkeypatch: pytest.MonkeyPatch, host: str | None, base_url: str) -> None:
+    assert settings_for(monkeypatch, raw(host=host)).base_url == base_url
+
+
+def test_port_field_is_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_for(monkeypatch, raw(host="127.0.0.1", port=8765)).base_url == "https://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        pytest.param({"extra": {"client_id": "ops"}}, "extra organization_id", id="organization_id"),
+        pytest.param({"extra": {"organization_id": "acme"}}, "extra client_id", id="client_id"),
+        pytest.param(
+            {"extra": {"organization_id": " ", "client_id": "ops"}}, "extra organization_id", id="blank"
+        ),
+        pytest.param({"login": None}, "login (username)", id="login"),
+        pytest.param({"password": None}, "password (API key)", id="api-key"),
+        pytest.param({"host": "ftp://vbrain.example.com"}, "host (base URL)", id="bad-scheme"),
+        pytest.param({"host": "http://"}, "host (base URL)", id="no-host"),
+        pytest.param({"host": "http://vbrain.example.com:port"}, "host (base URL)", id="bad-port"),
+        pytest.param({"host": "https://vbrain.example.com/?x=1"}, "host (base URL)", id="query"),
+        pytest.param(
+            {"extra": {"organization_id": "a", "client_id": "b", "timeout": "soon"}},
+            "extra timeout",
+            id="timeout",
+        ),
+        pytest.param(
+            {"extra": {"organization_id": "a", "client_id": "b", "timeout": 0}},
+            "extra timeout",
+            id="zero-timeout",
+        ),
+        pytest.param(
+            {"extra": {"organization_id": "a", "client_id": "b", "retry_attempts": -1}},
+            "extra retry_attempts",
+            id="retry-attempts",
+        ),
+    ],
+)
+def test_bad_connections_name_the_connection_and_field(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(VBrainConfigError) as caught:
+        settings_for(monkeypatch, raw(**fields), conn_id="vbrain_prod")
+    message = str(caught.value)
+    assert message.startswith(f"VBrain connection 'vbrain_prod': {field}")
+    assert caught.value.field == field
+    assert API_KEY not in message
+
+
+@pytest.mark.parametrize(
+    ("verify", "expected"),
+    [
+        (None, True),
+        (True, True),
+        (False, False),
+        ("false", False),
+        ("True", True),
+        ("/etc/ca.pem", "/etc/ca.pem"),
+    ],
+)
+def test_verify(monkeypatch: pytest.MonkeyPatch, verify: Any, expected: Any) -> None:
+    extra = {"organization_id": "a", "client_id": "b", "verify": verify}
+    assert settings_for(monkeypatch, raw(extra=extra)).verify == expected
+
+
+def test_timeout_and_retry_extras_accept_strings_from_the_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {
+        "organization_id": "a",
+        "client_id": "b",
+        "timeout": "12.5",
+        "retry_attempts": "2",
+        "retry_base_delay": "0.5",
+        "retry_max_delay": "4",
+    }
+    settings = settings_for(monkeypatch, raw(extra=extra))
+    assert settings.timeout == 12.5
+    assert (settings.retry.max_attempts, settings.retry.base_delay, settings.retry.max_delay) == (2, 0.5, 4.0)
+
+
+def test_connection_is_read_once_and_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = VBrainHook("vbrain_lazy")  # no such connection yet: nothing is read at construction
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_LAZY", raw())
+    first = hook.settings
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_LAZY", raw(login="someone-else"))
+    assert hook.settings is first
+
+
+def test_the_key_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_vbrain._compat import AIRFLOW_V3
+
+    settings_for(monkeypatch, raw())
+    if AIRFLOW_V3:
+        from airflow.sdk._shared.secrets_masker import redact
+    else:
+        from airflow.utils.log.secrets_masker import redact
+    assert API_KEY not in str(redact(f"header x-api-key={API_KEY}"))
