@@ -1,0 +1,149 @@
+"""The command line, run as a user would: a subprocess on a free port, stopped with a signal."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from airflow_provider_vbrain.emulator.__main__ import main
+
+HEADERS = {
+    "organization_id": "acme",
+    "application_id": "Tutorial",
+    "client_id": "ops",
+    "username": "ana",
+    "x-api-key": "secret",
+}
+
+
+def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for flag in (
+        "--host",
+        "--port",
+        "--api-key",
+        "--queue-seconds",
+        "--run-seconds",
+        "--control",
+        "--tls-cert",
+        "--tls-key",
+        "--quiet",
+    ):
+        assert flag in out
+
+
+@pytest.mark.parametrize(
+    "argv", [["--tls-cert", "c.pem"], ["--queue-seconds", "-1"], ["--run-seconds", "x"], ["--port", "70000"]]
+)
+def test_bad_arguments_exit_2(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+class Emulator:
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        match = re.fullmatch(r"VBrain emulator listening on (https?://127\.0\.0\.1:\d+)\n", line)
+        assert match, (line, self.process.communicate()[1] if self.process.poll() is not None else "")
+        self.url = match.group(1)
+
+    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
+        self.process.send_signal(signum)
+        _, stderr = self.process.communicate(timeout=10)
+        return self.process.returncode, stderr
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[list[Emulator]]:
+    started: list[Emulator] = []
+    yield started
+    for emulator in started:
+        if emulator.process.poll() is None:
+            emulator.process.kill()
+            emulator.process.communicate()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serves_until_signalled(emulator_process: list[Emulator], signum: int) -> None:
+    emulator = Emulator("--api-key", "secret", "--queue-seconds", "0", "--run-seconds", "0")
+    emulator_process.append(emulator)
+    base = f"{emulator.url}/api/v1"
+    response = requests.post(f"{base}/repository", headers=HEADERS, timeout=5)
+    assert response.status_code == 201
+    headers = {**HEADERS, "repository_id": response.json()["repository_id"]}
+    job = requests.post(
+        f"{base}/job/execute", headers=headers, json={"params": {"a": 10, "b": 20}}, timeout=5
+    )
+    result = requests.get(f"{base}/job/{job.json()['job_id']}/result", headers=headers, timeout=5)
+    assert result.json() == {"output": {"value": 200}}
+    assert (
+        requests.get(f"{base}/repository", headers={**HEADERS, "x-api-key": "other"}, timeout=5).status_code
+        == 403
+    )
+    # The control API is off unless --control.
+    assert requests.get(f"{emulator.url}/_emulator/requests", timeout=5).status_code == 404
+
+    code, stderr = emulator.stop(signum)
+    assert code == 0
+    assert "Traceback" not in stderr
+    assert "POST /api/v1/repository" in stderr  # the access log, since --quiet was not given
+
+
+def test_control_flag_and_quiet(emulator_process: list[Emulator]) -> None:
+    emulator = Emulator("--control", "--quiet")
+    emulator_process.append(emulator)
+    assert requests.get(f"{emulator.url}/_emulator/requests", timeout=5).json() == []
+    code, stderr = emulator.stop()
+    assert code == 0
+    assert stderr == ""
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_tls(emulator_process: list[Emulator], tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    emulator = Emulator("--tls-cert", str(cert), "--tls-key", str(key), "--quiet")
+    emulator_process.append(emulator)
+    assert emulator.url.startswith("https://")
+    response = requests.get(f"{emulator.url}/api/v1/repository", headers=HEADERS, verify=str(cert), timeout=5)
+    assert response.json() == []
+    assert emulator.stop()[0] == 0
+
+
+def test_port_in_use_is_one_clear_line(emulator_process: list[Emulator]) -> None:
+    emulator = Emulator("--quiet")
+    emulator_process.append(emulator)
+    port = emulator.url.rsplit(":", 1)[1]
+    second = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert second.returncode == 1
+    assert "cannot listen on 127.0.0.1:" in second.stderr
+    assert "Traceback" not in second.stderr
