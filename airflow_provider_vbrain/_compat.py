@@ -9,23 +9,28 @@ from __future__ import annotations
 from typing import Any
 
 try:  # Airflow 3
-    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator
+    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator, PokeReturnValue
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.log import mask_secret
 
     AIRFLOW_V3 = True
 except ImportError:  # Airflow 2.10+
+    from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException  # type: ignore
     from airflow.hooks.base import BaseHook  # type: ignore
     from airflow.models.baseoperator import BaseOperator  # type: ignore
-    from airflow.sensors.base import BaseSensorOperator  # type: ignore
+    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore
 
     AIRFLOW_V3 = False
 
 __all__ = [
     "AIRFLOW_V3",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
     "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",
+    "PokeReturnValue",
     "aget_connection",
     "default_deferrable",
     "mask_secret",

@@ -142,13 +142,14 @@ class VBrainJobFailedError(VBrainError):
 
 
 class VBrainJobTimeoutError(VBrainError):
-    """A job did not end within the time allowed for waiting on it."""
+    """A job did not end within the time allowed for waiting on it.
 
-    def __init__(self, job_id: str, repository_id: str, waited: float, last_status: str) -> None:
-        super().__init__(
-            f"VBrain job {job_id} in repository {repository_id} still {last_status} "
-            f"after waiting {waited:.0f} s"
-        )
+    :param waited: seconds waited, when known.
+    """
+
+    def __init__(self, job_id: str, repository_id: str, waited: float | None, last_status: str) -> None:
+        after = f"after waiting {waited:.0f} s" if waited is not None else "when the wait's deadline passed"
+        super().__init__(f"VBrain job {job_id} in repository {repository_id} still {last_status} {after}")
         self.args = (job_id, repository_id, waited, last_status)
         self.job_id = job_id
         self.repository_id = repository_id

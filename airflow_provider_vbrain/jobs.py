@@ -10,15 +10,23 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_vbrain.exceptions import VBrainConnectionError, VBrainRateLimitError, VBrainServerError
+from airflow_provider_vbrain.exceptions import (
+    VBrainConnectionError,
+    VBrainError,
+    VBrainRateLimitError,
+    VBrainServerError,
+)
 
 __all__ = [
     "MAX_CONSECUTIVE_POLL_FAILURES",
+    "EventStatus",
+    "JobEvent",
     "JobState",
     "JobStatus",
     "Outcome",
     "is_transient",
     "outcome_of",
+    "read_event",
 ]
 
 #: How many status polls in a row may fail with a transient error (after the
@@ -110,3 +118,59 @@ def is_transient(error: BaseException) -> bool:
     not-found and bad-request answers do not, since asking again cannot help.
     """
     return isinstance(error, VBrainConnectionError | VBrainRateLimitError | VBrainServerError)
+
+
+class EventStatus(str, enum.Enum):
+    """Every status a :class:`~airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger` event can carry."""
+
+    #: The job finished; its result is ready.
+    SUCCEEDED = "succeeded"
+    #: The job ended ``failed``.
+    FAILED = "failed"
+    #: The wait's deadline passed first.
+    TIMEOUT = "timeout"
+    #: Polling failed for good (authentication, not found, too many transient failures).
+    ERROR = "error"
+
+
+@dataclasses.dataclass(frozen=True)
+class JobEvent:
+    """A trigger event, checked and typed.
+
+    :param status: what happened.
+    :param job_id: the job waited on.
+    :param repository_id: its repository.
+    :param job_status: the job's last ``job_status`` as the server spelled it.
+    :param message: a human-readable account, for errors and timeouts.
+    """
+
+    status: EventStatus
+    job_id: str
+    repository_id: str
+    job_status: str = ""
+    message: str = ""
+
+    def payload(self) -> dict[str, str]:
+        """The JSON-serialisable form sent through the triggerer."""
+        return {**dataclasses.asdict(self), "status": self.status.value}
+
+
+def read_event(event: Any) -> JobEvent:
+    """Check an event handed back by the triggerer.
+
+    :raises VBrainError: when the event is missing or is not one this provider sends,
+        so that a resumed task never passes silently.
+    """
+    if not isinstance(event, Mapping):
+        raise VBrainError(f"VBrain trigger resumed the task without a usable event: {event!r}")
+    try:
+        status = EventStatus(event.get("status"))
+        return JobEvent(
+            status=status,
+            job_id=str(event["job_id"]),
+            repository_id=str(event["repository_id"]),
+            job_status=str(event.get("job_status", "")),
+            message=str(event.get("message", "")),
+        )
+    except (KeyError, ValueError) as err:
+        raise VBrainError(f"VBrain trigger sent an event this provider does not know: {event!r}") from err

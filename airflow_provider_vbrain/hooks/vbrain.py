@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 import weakref
+import zipfile
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from airflow_provider_vbrain.connection import VBrainSettings
 from airflow_provider_vbrain.exceptions import (
     VBrainError,
     VBrainInputError,
+    VBrainJobFailedError,
     VBrainJobTimeoutError,
 )
 from airflow_provider_vbrain.jobs import MAX_CONSECUTIVE_POLL_FAILURES, JobStatus, is_transient
@@ -51,6 +53,10 @@ __all__ = ["VBrainAsyncHook", "VBrainHook"]
 log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
+#: The job-metadata key under which the operators record the Airflow task that submitted a job.
+AIRFLOW_METADATA_KEY = "airflow"
+#: How many lines of each log file a failed job's error quotes.
+LOG_TAIL_LINES = 50
 
 #: What an ``input_file`` argument may be: a local path, or an object with
 #: ``open("rb")`` and a ``name`` (Airflow's ``ObjectStoragePath``, say).
@@ -321,6 +327,42 @@ class VBrainHook(_VBrainHookBase):
             pause = poll_interval if timeout is None else min(poll_interval, timeout - waited)
             time.sleep(max(pause, 0.0))
 
+    def find_job(self, repository_id: str, identity: Mapping[str, Any]) -> JobStatus | None:
+        """The newest job of a repository whose metadata carries ``identity`` under ``"airflow"``.
+
+        Used to reattach a retried task to the job an earlier try submitted. Reads
+        every job's status, so its cost grows with the repository's job count.
+        """
+        found: JobStatus | None = None
+        for job_id in self.list_jobs(repository_id):
+            status = self.get_job_status(job_id, repository_id)
+            metadata = status.body.get("metadata")
+            if isinstance(metadata, Mapping) and metadata.get(AIRFLOW_METADATA_KEY) == dict(identity):
+                created = str(status.body.get("created_on", ""))
+                if found is None or created >= str(found.body.get("created_on", "")):
+                    found = status
+        return found
+
+    def job_url(self, job_id: str) -> str:
+        """The API URL of a job's status, for logs and links."""
+        return f"{self.settings.api_url}{_api.get_job_status(job_id, '-').path}"
+
+    def job_log_tail(self, job_id: str, repository_id: str, lines: int = LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of each file in a job's logs ZIP (downloaded to a temporary folder)."""
+        with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
+            return log_tail(self.download_job_logs(job_id, repository_id, folder), lines)
+
+    def job_failure(
+        self, job_id: str, repository_id: str, job_status: str = "failed"
+    ) -> VBrainJobFailedError:
+        """The error for a failed job, quoting the end of its logs when they can be read."""
+        try:
+            tail = self.job_log_tail(job_id, repository_id)
+        except (VBrainError, OSError, zipfile.BadZipFile) as err:
+            tail = f"(its logs could not be read: {err})"
+        detail = f"end of its logs:\n{tail}" if tail else "its logs are empty"
+        return VBrainJobFailedError(job_id, repository_id, job_status, detail)
+
     def _call(self, request: ApiRequest) -> Any:
         return self._run(request, None)
 
@@ -514,6 +556,19 @@ def _classify_aiohttp_error(err: BaseException) -> TransportFailure:
     if isinstance(err, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return TransportFailure(FailureKind.TIMEOUT, err)
     return TransportFailure(FailureKind.DISCONNECTED, err)
+
+
+def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of every text file in a logs ZIP, each under its name."""
+    parts = []
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            text = archive.read(info).decode("utf-8", errors="replace").splitlines()
+            parts.append(f"--- {info.filename} ---")
+            parts.extend(text[-lines:])
+    return "\n".join(parts)
 
 
 def _upload(input_file: InputFile | None) -> Upload | None:

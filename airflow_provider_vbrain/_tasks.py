@@ -1,0 +1,99 @@
+"""What operators and the sensor share: the cached hook, file locations and the handling of a job's end."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_vbrain._compat import object_storage_path
+from airflow_provider_vbrain.exceptions import VBrainError, VBrainInputError, VBrainJobTimeoutError
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus
+
+if TYPE_CHECKING:
+    from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
+
+
+class VBrainTaskMixin:
+    """The connection arguments every VBrain task takes, and its hook."""
+
+    vbrain_conn_id: str
+    application_id: str | None
+    log: Any  # the operator's logger
+
+    @functools.cached_property
+    def hook(self) -> VBrainHook:
+        """The task's hook, built on first use (never while the DAG file is parsed)."""
+        return VBrainHook(self.vbrain_conn_id, self.application_id)
+
+    def log_status(self, status: JobStatus) -> None:
+        """Log a status change of a job (the operators call this only when the state changed)."""
+        self.log.info("VBrain job %s is %s", status.job_id, status.raw_state)
+
+    def job_trigger(
+        self, job_id: str, repository_id: str, poll_interval: float, timeout: float | None
+    ) -> VBrainJobTrigger:
+        """The trigger to defer to, with the deadline made absolute so a triggerer restart keeps it."""
+        from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
+
+        return VBrainJobTrigger(
+            job_id=job_id,
+            repository_id=repository_id,
+            vbrain_conn_id=self.vbrain_conn_id,
+            application_id=self.application_id,
+            poll_interval=poll_interval,
+            end_time=None if timeout is None else time.time() + timeout,
+        )
+
+    def raise_for_unsuccessful(self, event: JobEvent) -> None:
+        """Turn every event but ``succeeded`` into the matching error (timeouts are the caller's)."""
+        if event.status is EventStatus.SUCCEEDED:
+            return
+        if event.status is EventStatus.FAILED:
+            raise self.failure(event.job_id, event.repository_id, event.job_status)
+        if event.status is EventStatus.TIMEOUT:
+            raise VBrainJobTimeoutError(
+                event.job_id, event.repository_id, None, event.job_status or "unfinished"
+            )
+        raise VBrainError(event.message or f"waiting on VBrain job {event.job_id} failed")
+
+    def failure(self, job_id: str, repository_id: str, job_status: str) -> VBrainError:
+        """The error for a failed job; its log tail also goes to the task log."""
+        error = self.hook.job_failure(job_id, repository_id, job_status)
+        self.log.error("%s", error)
+        return error
+
+    def result_of(self, job_id: str, repository_id: str) -> Any:
+        """The output of a job known to have finished."""
+        return self.hook.get_job_result(job_id, repository_id)
+
+
+def seconds(value: Any) -> float | None:
+    """Seconds from a number or a ``timedelta`` (None stays None)."""
+    if value is None:
+        return None
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)
+
+
+def location(value: Any) -> Any:
+    """A local path, or Airflow's ``ObjectStoragePath`` for a URL such as ``s3://bucket/key`` or ``file:///x``.
+
+    An ``ObjectStoragePath`` (or any object with ``open``) is used as it is.
+    """
+    if isinstance(value, str | os.PathLike):
+        text = os.fspath(value)
+        return object_storage_path(text) if "://" in text else text
+    if callable(getattr(value, "open", None)):
+        return value
+    raise VBrainInputError(
+        "location", f"must be a path, a URL or an ObjectStoragePath, got {type(value).__name__}"
+    )
+
+
+def task_identity(context: Any) -> dict[str, Any]:
+    """The Airflow identity a job is tagged with, the same on every try of the task."""
+    ti = context["ti"]
+    return {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id, "map_index": ti.map_index}

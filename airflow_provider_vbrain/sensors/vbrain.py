@@ -1,0 +1,130 @@
+"""The sensor that waits for a VBrain job to end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_vbrain._compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    default_deferrable,
+)
+from airflow_provider_vbrain._tasks import VBrainTaskMixin
+from airflow_provider_vbrain.exceptions import VBrainError
+from airflow_provider_vbrain.jobs import (
+    MAX_CONSECUTIVE_POLL_FAILURES,
+    EventStatus,
+    JobState,
+    Outcome,
+    is_transient,
+    outcome_of,
+    read_event,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["VBrainJobSensor"]
+
+
+class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
+    """Wait for a VBrain job to end; return its ``output`` when it finished.
+
+    Done when ``GET /job/{job_id}`` answers 200. A ``finished`` job's output
+    (from ``/result``) becomes the task's return value (XCom ``return_value``);
+    a ``failed`` job fails the task with an error naming the job and quoting the
+    end of its logs.
+
+    Modes: ``poke`` and ``reschedule`` poll from a worker; ``deferrable=True``
+    hands polling to :class:`~airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger`
+    on the triggerer, holding no worker slot. ``timeout`` and ``soft_fail`` work
+    in all three: in deferrable mode the deadline travels inside the trigger.
+    Transient polling failures (429, 5xx, lost connections) are tolerated up to
+    :data:`~airflow_provider_vbrain.jobs.MAX_CONSECUTIVE_POLL_FAILURES` in a row.
+
+    :param job_id: the job to wait on (templated).
+    :param repository_id: its repository (templated).
+    :param fetch_result: return the job's output; False returns None.
+    :param vbrain_conn_id: the Airflow connection to use.
+    :param application_id: overrides the connection's ``application_id``.
+    :param deferrable: wait on the triggerer (default: Airflow's ``[operators] default_deferrable``).
+    :param poke_interval: seconds between polls, in every mode.
+    """
+
+    template_fields: Sequence[str] = ("job_id", "repository_id")
+    ui_color = "#d7ecf9"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        repository_id: str,
+        fetch_result: bool = True,
+        vbrain_conn_id: str = "vbrain_default",
+        application_id: str | None = None,
+        deferrable: bool | None = None,
+        poke_interval: float = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.job_id = job_id
+        self.repository_id = repository_id
+        self.fetch_result = fetch_result
+        self.vbrain_conn_id = vbrain_conn_id
+        self.application_id = application_id
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self._last_state: JobState | None = None
+        self._failures = 0
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # A job that is already over needs no trigger.
+        done = self.poke(context)
+        if isinstance(done, PokeReturnValue) and done.is_done:
+            return done.xcom_value
+        self.log.info("Deferring: waiting for VBrain job %s on the triggerer", self.job_id)
+        self.defer(
+            trigger=self.job_trigger(self.job_id, self.repository_id, self.poke_interval, self.timeout),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        try:
+            status = self.hook.get_job_status(self.job_id, self.repository_id)
+        except VBrainError as err:
+            self._failures += 1
+            if not is_transient(err) or self._failures >= MAX_CONSECUTIVE_POLL_FAILURES:
+                raise
+            self.log.warning(
+                "Polling VBrain job %s failed (%d in a row): %s", self.job_id, self._failures, err
+            )
+            return False
+        self._failures = 0
+        if status.state != self._last_state:
+            self.log_status(status)
+            self._last_state = status.state
+        outcome = outcome_of(status)
+        if outcome is Outcome.WAIT:
+            return False
+        if outcome is Outcome.FAILED:
+            raise self.failure(self.job_id, self.repository_id, status.raw_state)
+        return PokeReturnValue(is_done=True, xcom_value=self._result())
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after the trigger fired: return the output, or fail, time out or skip."""
+        job_event = read_event(event)
+        if job_event.status is EventStatus.TIMEOUT:
+            message = f"{job_event.message} (sensor timeout {self.timeout} s)"
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        self.raise_for_unsuccessful(job_event)
+        self.log.info("VBrain job %s finished", job_event.job_id)
+        return self._result()
+
+    def _result(self) -> Any:
+        return self.result_of(self.job_id, self.repository_id) if self.fetch_result else None
