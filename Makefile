@@ -11,8 +11,9 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 # The lowest Airflow we support, tested beside the locked (newest) one.
 AIRFLOW_2_VERSION ?= 2.10.5
-AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with pytest --with pytest-asyncio \
-	--with pytest-mock --with pytest-timeout --with jsonschema
+# universal-pathlib as Airflow 2.10's own constraints pin it: 0.3 breaks its ObjectStoragePath.
+AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with "universal-pathlib==0.2.6" \
+	--with pytest --with pytest-asyncio --with pytest-mock --with pytest-timeout --with jsonschema
 LINTED := airflow_provider_vbrain tests
 
 .PHONY: help uv sync lint typecheck pytest test-airflow2 test

@@ -10,10 +10,18 @@ import os
 import tempfile
 
 _HOME = tempfile.mkdtemp(prefix="vbrain-airflow-home-")
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The DAG files end-to-end tests run: the examples and the test DAGs, linked into one folder.
+DAGS_FOLDER = os.path.join(_HOME, "dags")
+os.makedirs(DAGS_FOLDER)
+for _folder in ("example_dags", os.path.join("tests", "e2e", "dags")):
+    _source = os.path.join(_REPO, _folder)
+    for _name in sorted(os.listdir(_source)) if os.path.isdir(_source) else ():
+        if _name.endswith(".py") and not _name.startswith("_"):
+            os.symlink(os.path.join(_source, _name), os.path.join(DAGS_FOLDER, _name))
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_HOME, "dags")
-os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = DAGS_FOLDER
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_VBRAIN_DEFAULT", None)
 
@@ -21,6 +29,9 @@ import json  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+
+# pytester runs the emulator's pytest plugin the way a user's project would.
+pytest_plugins = ["pytester"]
 
 #: The API key of every test connection: long and full of characters that tempt
 #: escaping bugs, so a leak is easy to grep for.
@@ -51,3 +62,21 @@ def vbrain_conn(vbrain_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         connection_json(vbrain_emulator.url, extra={"retry_base_delay": 0.01, "retry_max_delay": 0.05}),
     )
     return vbrain_emulator
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A fresh metadata database, made once per session for the tests that run DAGs."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+
+
+@pytest.fixture(scope="session")
+def dag_bag(airflow_db: None) -> Any:
+    """Every DAG in :data:`DAGS_FOLDER`, parsed once; import errors fail the test that asks."""
+    from airflow.models import DagBag
+
+    bag = DagBag(dag_folder=DAGS_FOLDER)
+    assert not bag.import_errors, bag.import_errors
+    return bag

@@ -5,12 +5,22 @@ import pytest
 from airflow_provider_vbrain.exceptions import (
     VBrainAuthError,
     VBrainConnectionError,
+    VBrainError,
     VBrainJobFailedError,
     VBrainNotFoundError,
     VBrainRateLimitError,
     VBrainServerError,
 )
-from airflow_provider_vbrain.jobs import JobState, JobStatus, Outcome, is_transient, outcome_of
+from airflow_provider_vbrain.jobs import (
+    EventStatus,
+    JobEvent,
+    JobState,
+    JobStatus,
+    Outcome,
+    is_transient,
+    outcome_of,
+    read_event,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +64,22 @@ def test_terminal_states() -> None:
 )
 def test_transient_errors(error: Exception, transient: bool) -> None:
     assert is_transient(error) is transient
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("succeeded", id="not-a-mapping"),
+        pytest.param({"status": "done", "job_id": "j", "repository_id": "r"}, id="unknown-status"),
+        pytest.param({"status": "succeeded", "repository_id": "r"}, id="no-job-id"),
+    ],
+)
+def test_unusable_events_are_errors_never_successes(event: object) -> None:
+    with pytest.raises(VBrainError, match="VBrain trigger"):
+        read_event(event)
+
+
+def test_events_round_trip() -> None:
+    event = JobEvent(EventStatus.TIMEOUT, "j", "r", "started", "too slow")
+    assert read_event(event.payload()) == event

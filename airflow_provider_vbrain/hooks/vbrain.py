@@ -492,10 +492,15 @@ class VBrainAsyncHook(_VBrainHookBase):
 _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
     weakref.WeakKeyDictionary()
 )
+_SESSION_CLOSERS: set[asyncio.Task[None]] = set()
 
 
 def shared_session() -> aiohttp.ClientSession:
-    """The ``aiohttp.ClientSession`` of the running event loop, created on first use."""
+    """The ``aiohttp.ClientSession`` of the running event loop, created on first use.
+
+    It is closed when the loop shuts down (``asyncio.run`` cancels the task that
+    owns it), so short-lived loops such as ``dag.test()``'s leave nothing open.
+    """
     import aiohttp
 
     loop = asyncio.get_running_loop()
@@ -505,7 +510,19 @@ def shared_session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
         session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
         _SESSIONS[loop] = session
+        closer = loop.create_task(_close_at_shutdown(loop, session), name="vbrain-session-closer")
+        _SESSION_CLOSERS.add(closer)
+        closer.add_done_callback(_SESSION_CLOSERS.discard)
     return session
+
+
+async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if _SESSIONS.get(loop) is session:
+            del _SESSIONS[loop]
+        await session.close()
 
 
 async def close_shared_session() -> None:
@@ -571,11 +588,16 @@ def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> s
     return "\n".join(parts)
 
 
+def _is_local(location: Any) -> bool:
+    """Whether ``location`` is a local path (``ObjectStoragePath`` is path-like too, but uses fsspec)."""
+    return isinstance(location, str | os.PathLike) and not hasattr(location, "fs")
+
+
 def _upload(input_file: InputFile | None) -> Upload | None:
     """Describe ``input_file`` for sending, checking it exists and has an accepted extension."""
     if input_file is None:
         return None
-    if isinstance(input_file, str | os.PathLike):
+    if _is_local(input_file):
         path = Path(input_file)
         _api.input_name("input_file", path.name)
         if not path.is_file():
@@ -619,8 +641,8 @@ class _Sink:
     """
 
     def __init__(self, destination: Destination, default_name: str) -> None:
-        self._remote = None
-        if isinstance(destination, str | os.PathLike):
+        self._remote: Any = None
+        if _is_local(destination):
             path = Path(destination)
             if path.is_dir() or os.fspath(destination).endswith(os.sep):
                 path = path / default_name

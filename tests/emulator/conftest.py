@@ -16,8 +16,6 @@ import requests
 
 from airflow_provider_vbrain.emulator.server import EmulatorServer
 
-pytest_plugins = ["pytester"]
-
 HEADERS = {
     "organization_id": "acme",
     "application_id": "Tutorial",

@@ -1,0 +1,163 @@
+"""DAGs the end-to-end tests run with ``dag.test()`` against the emulator.
+
+Each scenario is its own DAG, so a failing test names the mode it exercises.
+Values that vary per test (paths, job parameters) come in through DAG params.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+try:
+    from airflow.sdk import DAG, task
+except ImportError:  # Airflow 2
+    from airflow import DAG  # type: ignore[no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
+
+from airflow_provider_vbrain.operators.vbrain import (
+    VBrainCreateRepositoryOperator,
+    VBrainDeleteJobOperator,
+    VBrainDeleteRepositoryOperator,
+    VBrainDownloadJobFilesOperator,
+    VBrainExecuteJobOperator,
+)
+from airflow_provider_vbrain.sensors.vbrain import VBrainJobSensor
+
+START = datetime(2026, 1, 1)
+FAST = {"poll_interval": 0.1}
+TUTORIAL = {"a": 10, "b": 20}
+
+
+def dag(dag_id: str, **params: Any) -> DAG:
+    return DAG(
+        dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        params=params,
+        tags=["vbrain-e2e"],
+        render_template_as_native_obj=True,
+    )
+
+
+@task
+def collect(value: Any) -> Any:
+    """A downstream task receiving the output, as users' own tasks would."""
+    print(f"downstream received {value!r}")
+    return value
+
+
+# Sensor modes: create -> execute -> wait -> collect, and for timeouts a job that runs long.
+for mode in ("deferrable", "poke", "reschedule"):
+    with dag(f"e2e_sensor_{mode}", job_params=TUTORIAL, job_metadata={}):
+        repo = VBrainCreateRepositoryOperator(task_id="create")
+        job = VBrainExecuteJobOperator(
+            task_id="execute",
+            repository_id=repo.output,
+            job_params="{{ params.job_params }}",
+            metadata="{{ params.job_metadata }}",
+        )
+        wait = VBrainJobSensor(
+            task_id="wait",
+            job_id=job.output,
+            repository_id=repo.output,
+            deferrable=mode == "deferrable",
+            mode="reschedule" if mode == "reschedule" else "poke",
+            poke_interval=0.1,
+        )
+        collect(wait.output)
+
+    for soft_fail in (False, True):
+        with dag(f"e2e_sensor_timeout_{mode}{'_soft' if soft_fail else ''}"):
+            repo = VBrainCreateRepositoryOperator(task_id="create")
+            job = VBrainExecuteJobOperator(
+                task_id="execute",
+                repository_id=repo.output,
+                job_params=TUTORIAL,
+                metadata={"emulator_run_seconds": 60},
+            )
+            VBrainJobSensor(
+                task_id="wait",
+                job_id=job.output,
+                repository_id=repo.output,
+                deferrable=mode == "deferrable",
+                mode="reschedule" if mode == "reschedule" else "poke",
+                poke_interval=0.1,
+                timeout=1,
+                soft_fail=soft_fail,
+            )
+
+# Execute and wait, both ways; the output arrives as XCom "result".
+for deferrable in (True, False):
+    with dag(f"e2e_execute_wait_{'deferrable' if deferrable else 'blocking'}", job_params=TUTORIAL):
+        repo = VBrainCreateRepositoryOperator(task_id="create")
+        job = VBrainExecuteJobOperator(
+            task_id="execute",
+            repository_id=repo.output,
+            job_params="{{ params.job_params }}",
+            wait_for_completion=True,
+            deferrable=deferrable,
+            **FAST,
+        )
+        collect(job.output)
+
+# A retried execute task: the first try submits, then fails on a fault the test injects.
+with dag("e2e_reattach"):
+    repo = VBrainCreateRepositoryOperator(task_id="create")
+    VBrainExecuteJobOperator(
+        task_id="execute",
+        repository_id=repo.output,
+        job_params=TUTORIAL,
+        wait_for_completion=True,
+        deferrable=False,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        **FAST,
+    )
+
+# Files: upload an input, run the CsvSummary application, download output and logs.
+with dag("e2e_files", input_file="", output_folder="", logs_url=""):
+    repo = VBrainCreateRepositoryOperator(
+        task_id="create",
+        application_id="CsvSummary",
+        repository_params={"source": "e2e"},
+        input_file="{{ params.input_file }}",
+    )
+    job = VBrainExecuteJobOperator(
+        task_id="execute",
+        application_id="CsvSummary",
+        repository_id=repo.output,
+        wait_for_completion=True,
+        deferrable=True,
+        **FAST,
+    )
+    output = VBrainDownloadJobFilesOperator(
+        task_id="download_output",
+        application_id="CsvSummary",
+        job_id=job.output,
+        repository_id=repo.output,
+        destination="{{ params.output_folder }}",
+    )
+    logs = VBrainDownloadJobFilesOperator(
+        task_id="download_logs",
+        application_id="CsvSummary",
+        job_id=job.output,
+        repository_id=repo.output,
+        destination="{{ params.logs_url }}",
+        kind="logs",
+    )
+
+# Clean-up, twice over: the second deletions find nothing and only warn.
+with dag("e2e_cleanup"):
+    repo = VBrainCreateRepositoryOperator(task_id="create")
+    job = VBrainExecuteJobOperator(task_id="execute", repository_id=repo.output, job_params=TUTORIAL)
+    delete_job = VBrainDeleteJobOperator(task_id="delete_job", job_id=job.output, repository_id=repo.output)
+    delete_job_again = VBrainDeleteJobOperator(
+        task_id="delete_job_again", job_id=job.output, repository_id=repo.output
+    )
+    delete_repo = VBrainDeleteRepositoryOperator(task_id="delete_repository", repository_id=repo.output)
+    delete_repo_again = VBrainDeleteRepositoryOperator(
+        task_id="delete_repository_again", repository_id=repo.output, trigger_rule="all_done"
+    )
+    delete_job >> delete_job_again >> delete_repo >> delete_repo_again

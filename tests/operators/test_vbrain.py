@@ -1,0 +1,115 @@
+"""Operator and sensor behaviour that needs no DAG run: arguments, templating, defaults, events."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_vbrain.exceptions import VBrainError, VBrainInputError
+from airflow_provider_vbrain.operators.vbrain import (
+    VBrainCreateRepositoryOperator,
+    VBrainDeleteJobOperator,
+    VBrainDeleteRepositoryOperator,
+    VBrainDownloadJobFilesOperator,
+    VBrainExecuteJobOperator,
+)
+from airflow_provider_vbrain.sensors.vbrain import VBrainJobSensor
+
+
+def context(try_number: int = 1) -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=try_number)
+    return {"ti": ti}
+
+
+@pytest.mark.parametrize(
+    ("operator", "fields"),
+    [
+        (VBrainCreateRepositoryOperator, {"repository_params", "metadata", "input_file"}),
+        (VBrainExecuteJobOperator, {"repository_id", "job_params", "metadata", "input_file"}),
+        (VBrainDownloadJobFilesOperator, {"job_id", "repository_id", "destination"}),
+        (VBrainDeleteJobOperator, {"job_id", "repository_id"}),
+        (VBrainDeleteRepositoryOperator, {"repository_id"}),
+        (VBrainJobSensor, {"job_id", "repository_id"}),
+    ],
+)
+def test_templated_fields_are_the_contracts(operator: Any, fields: set[str]) -> None:
+    assert set(operator.template_fields) == fields
+    assert isinstance(operator.template_fields, tuple)
+
+
+@pytest.mark.parametrize(
+    ("operator", "kwargs", "argument"),
+    [
+        pytest.param(
+            VBrainExecuteJobOperator, {"job_params": {"when": object()}}, "job_params", id="job_params"
+        ),
+        pytest.param(VBrainExecuteJobOperator, {"job_params": [1, 2]}, "job_params", id="job_params-list"),
+        pytest.param(VBrainExecuteJobOperator, {"metadata": "x"}, "metadata", id="metadata"),
+        pytest.param(
+            VBrainCreateRepositoryOperator, {"repository_params": {1, 2}}, "repository_params", id="repo"
+        ),
+        pytest.param(VBrainCreateRepositoryOperator, {"input_file": 42}, "location", id="input_file"),
+    ],
+)
+def test_bad_payloads_fail_before_any_request(
+    vbrain_conn: Any, operator: Any, kwargs: dict[str, Any], argument: str
+) -> None:
+    if operator is VBrainExecuteJobOperator:
+        kwargs = {"repository_id": "123", **kwargs}
+    task = operator(task_id="t", **kwargs)
+    with pytest.raises(VBrainInputError, match=f"^{argument}: "):
+        task.execute(context())
+    assert vbrain_conn.requests() == []
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_deferrable_defaults_to_airflows_setting(monkeypatch: pytest.MonkeyPatch, configured: bool) -> None:
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(configured))
+    assert VBrainJobSensor(task_id="s", job_id="j", repository_id="r").deferrable is configured
+    assert VBrainExecuteJobOperator(task_id="e", repository_id="r").deferrable is configured
+    assert VBrainJobSensor(
+        task_id="s2", job_id="j", repository_id="r", deferrable=not configured
+    ).deferrable is (not configured)
+
+
+def test_download_kind_is_checked_when_the_dag_is_parsed() -> None:
+    with pytest.raises(ValueError, match=r"kind must be one of \('output', 'logs'\), got 'input'"):
+        VBrainDownloadJobFilesOperator(
+            task_id="d", job_id="j", repository_id="r", destination="/tmp", kind="input"
+        )
+
+
+def test_nothing_touches_the_network_or_the_connection_at_parse_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_VBRAIN_DEFAULT", raising=False)
+    VBrainExecuteJobOperator(task_id="e", repository_id="r", wait_for_completion=True)
+    VBrainJobSensor(task_id="s", job_id="j", repository_id="r")
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, {"status": "mystery", "job_id": "j", "repository_id": "r"}, {"status": "succeeded"}],
+    ids=["no-event", "unknown-status", "incomplete"],
+)
+@pytest.mark.parametrize("task", ["sensor", "execute"])
+def test_resuming_with_an_unusable_event_fails_with_a_message(task: str, event: Any) -> None:
+    operator: Any = (
+        VBrainJobSensor(task_id="s", job_id="j", repository_id="r")
+        if task == "sensor"
+        else VBrainExecuteJobOperator(task_id="e", repository_id="r")
+    )
+    with pytest.raises(VBrainError, match="VBrain trigger"):
+        operator.execute_complete(context(), event)
+
+
+@pytest.mark.parametrize("task", ["sensor", "execute"])
+def test_resuming_with_an_error_event_raises_its_message(task: str) -> None:
+    operator: Any = (
+        VBrainJobSensor(task_id="s", job_id="j", repository_id="r")
+        if task == "sensor"
+        else VBrainExecuteJobOperator(task_id="e", repository_id="r")
+    )
+    event = {"status": "error", "job_id": "j", "repository_id": "r", "message": "GET ... answered HTTP 403"}
+    with pytest.raises(VBrainError, match="answered HTTP 403"):
+        operator.execute_complete(context(), event)
