@@ -14,9 +14,9 @@ AIRFLOW_2_VERSION ?= 2.10.5
 # universal-pathlib as Airflow 2.10's own constraints pin it: 0.3 breaks its ObjectStoragePath.
 AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with "universal-pathlib==0.2.6" \
 	--with pytest --with pytest-asyncio --with pytest-mock --with pytest-timeout --with jsonschema
-LINTED := airflow_provider_vbrain tests
+LINTED := airflow_provider_vbrain tests example_dags scripts
 
-.PHONY: help uv sync lint typecheck pytest test-airflow2 test
+.PHONY: help uv sync demo demo-ui lint typecheck pytest test-airflow2 test
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -27,6 +27,12 @@ uv:  ## Install uv with pip when it is missing.
 
 sync: uv  ## Create .venv from uv.lock (never changes the lock).
 	$(UV) sync --locked
+
+demo: sync  ## The tutorial DAG end to end on the bundled emulator; prints its result.
+	$(UV) run --locked python scripts/demo.py demo
+
+demo-ui: sync  ## Real Airflow (standalone) plus the emulator: trigger the examples from the UI.
+	$(UV) run --locked python scripts/demo.py ui
 
 lint: sync  ## ruff lint and format check.
 	$(UV) run --locked ruff check $(LINTED)
@@ -41,4 +47,4 @@ pytest: sync  ## The test suite on the locked (newest) Airflow.
 test-airflow2: uv  ## The test suite again on the lowest Airflow 2 (AIRFLOW_2_VERSION), lock untouched.
 	$(UV) run --isolated --no-project --with-editable . $(AIRFLOW_2_TEST_DEPS) pytest
 
-test: lint typecheck pytest test-airflow2  ## Everything CI checks.
+test: lint typecheck pytest test-airflow2 demo  ## Everything CI checks.
