@@ -14,9 +14,9 @@ AIRFLOW_2_VERSION ?= 2.10.5
 # universal-pathlib as Airflow 2.10's own constraints pin it: 0.3 breaks its ObjectStoragePath.
 AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with "universal-pathlib==0.2.6" \
 	--with pytest --with pytest-asyncio --with pytest-mock --with pytest-timeout --with jsonschema
-LINTED := airflow_provider_vbrain tests example_dags scripts
+LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
 
-.PHONY: help uv sync demo demo-ui lint typecheck pytest test-airflow2 test
+.PHONY: help uv sync demo demo-ui docs bench bench-check lint typecheck pytest test-airflow2 test
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -33,6 +33,15 @@ demo: sync  ## The tutorial DAG end to end on the bundled emulator; prints its r
 
 demo-ui: sync  ## Real Airflow (standalone) plus the emulator: trigger the examples from the UI.
 	$(UV) run --locked python scripts/demo.py ui
+
+docs: sync  ## Build the documentation site (warnings are errors) into docs/_build/html.
+	$(UV) run --locked sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+bench: sync  ## Run the benchmarks; rewrite benchmarks/results/ and docs/benchmarks.md (minutes).
+	$(UV) run --locked python benchmarks/run.py
+
+bench-check: sync  ## Each benchmark once at a tiny size, to keep the scripts working (writes nothing).
+	$(UV) run --locked python benchmarks/run.py --quick --no-write
 
 lint: sync  ## ruff lint and format check.
 	$(UV) run --locked ruff check $(LINTED)
