@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._compat import object_storage_path
-from airflow_provider_vbrain.exceptions import VBrainError, VBrainInputError, VBrainJobTimeoutError
+from airflow_provider_vbrain.exceptions import (
+    VBrainError,
+    VBrainInputError,
+    VBrainJobTimeoutError,
+    VBrainMaybeCreatedError,
+    VBrainResultTooLargeError,
+)
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus
 
@@ -16,11 +24,17 @@ if TYPE_CHECKING:
     from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 
 
+#: Outputs larger than this (as JSON) are refused for XCom: the metadata database is no file store.
+DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+
+
 class VBrainTaskMixin:
     """The connection arguments every VBrain task takes, and its hook."""
 
     vbrain_conn_id: str
     application_id: str | None
+    max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES
+    reattach_on_retry: bool = True
     log: Any  # the operator's logger
 
     @functools.cached_property
@@ -65,9 +79,35 @@ class VBrainTaskMixin:
         self.log.error("%s", error)
         return error
 
+    def create_once(self, create: Callable[[], str], find: Callable[[], str | None], what: str) -> str:
+        """Create a repository or job; after an unconfirmed create, reattach or create again.
+
+        ``find`` looks the object up by this task's identity. When the answer to a
+        create was lost, the object found is used; when none exists, nothing was
+        created and one more create is safe. Without ``reattach_on_retry`` the
+        unconfirmed create fails the task instead.
+        """
+        try:
+            return create()
+        except VBrainMaybeCreatedError as err:
+            if not self.reattach_on_retry:
+                raise
+            self.log.warning("%s Looking for it by this task's identity.", err)
+            found = find()
+            if found is not None:
+                self.log.info("The %s was created: reattaching to %s", what, found)
+                return found
+        self.log.info("No %s was created: submitting again", what)
+        return create()
+
     def result_of(self, job_id: str, repository_id: str) -> Any:
-        """The output of a job known to have finished."""
-        return self.hook.get_job_result(job_id, repository_id)
+        """The output of a job known to have finished, checked against ``max_result_bytes``."""
+        result = self.hook.get_job_result(job_id, repository_id)
+        if self.max_result_bytes is not None:
+            size = len(json.dumps(result, default=str).encode())
+            if size > self.max_result_bytes:
+                raise VBrainResultTooLargeError(job_id, size, self.max_result_bytes)
+        return result
 
 
 def seconds(value: Any) -> float | None:

@@ -25,6 +25,7 @@ __all__ = [
     "VBrainMaybeCreatedError",
     "VBrainNotFoundError",
     "VBrainRateLimitError",
+    "VBrainResultTooLargeError",
     "VBrainServerError",
 ]
 
@@ -158,3 +159,20 @@ class VBrainJobTimeoutError(VBrainError):
 
 class VBrainJobNotFinishedError(VBrainAPIError):
     """A job's result or output was asked for before the job ended (HTTP 202)."""
+
+
+class VBrainResultTooLargeError(VBrainError):
+    """A job's output is too large to hand on through XCom."""
+
+    def __init__(self, job_id: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"VBrain job {job_id} produced an output of {size:,} bytes as JSON, over the "
+            f"{limit:,}-byte limit for XCom (max_result_bytes). Download it instead with "
+            "VBrainDownloadJobFilesOperator(kind='output') and set fetch_result=False on the sensor "
+            "(or leave wait_for_completion off the execute operator), or raise max_result_bytes "
+            "if your XCom backend stores large values."
+        )
+        self.args = (job_id, size, limit)
+        self.job_id = job_id
+        self.size = size
+        self.limit = limit

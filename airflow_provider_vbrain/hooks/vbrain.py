@@ -333,15 +333,16 @@ class VBrainHook(_VBrainHookBase):
         Used to reattach a retried task to the job an earlier try submitted. Reads
         every job's status, so its cost grows with the repository's job count.
         """
-        found: JobStatus | None = None
-        for job_id in self.list_jobs(repository_id):
-            status = self.get_job_status(job_id, repository_id)
-            metadata = status.body.get("metadata")
-            if isinstance(metadata, Mapping) and metadata.get(AIRFLOW_METADATA_KEY) == dict(identity):
-                created = str(status.body.get("created_on", ""))
-                if found is None or created >= str(found.body.get("created_on", "")):
-                    found = status
-        return found
+        statuses = (self.get_job_status(job_id, repository_id) for job_id in self.list_jobs(repository_id))
+        return _newest_tagged(((s, s.body) for s in statuses), identity)
+
+    def find_repository(self, identity: Mapping[str, Any], since: datetime | str | None = None) -> str | None:
+        """The newest repository created since ``since`` whose metadata carries ``identity``.
+
+        Reads the details of each repository listed, so bound it with ``since``.
+        """
+        details = (self.get_repository(rid) for rid in self.list_repositories(from_date=since))
+        return _newest_tagged(((d["repository_id"], d) for d in details), identity)
 
     def job_url(self, job_id: str) -> str:
         """The API URL of a job's status, for logs and links."""
@@ -573,6 +574,18 @@ def _classify_aiohttp_error(err: BaseException) -> TransportFailure:
     if isinstance(err, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return TransportFailure(FailureKind.TIMEOUT, err)
     return TransportFailure(FailureKind.DISCONNECTED, err)
+
+
+def _newest_tagged(candidates: Any, identity: Mapping[str, Any]) -> Any:
+    """Of ``(value, body)`` pairs, the value whose metadata names ``identity``, newest by ``created_on``."""
+    found, found_on = None, ""
+    for value, body in candidates:
+        metadata = body.get("metadata")
+        if isinstance(metadata, Mapping) and metadata.get(AIRFLOW_METADATA_KEY) == dict(identity):
+            created_on = str(body.get("created_on", ""))
+            if found is None or created_on >= found_on:
+                found, found_on = value, created_on
+    return found
 
 
 def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> str:

@@ -7,12 +7,19 @@ waits on a job leaves the job running on VBrain; nothing here deletes it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._api import json_object
 from airflow_provider_vbrain._compat import BaseOperator, default_deferrable
-from airflow_provider_vbrain._tasks import VBrainTaskMixin, location, seconds, task_identity
-from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainNotFoundError
+from airflow_provider_vbrain._tasks import (
+    DEFAULT_MAX_RESULT_BYTES,
+    VBrainTaskMixin,
+    location,
+    seconds,
+    task_identity,
+)
+from airflow_provider_vbrain.exceptions import VBrainNotFoundError
 from airflow_provider_vbrain.hooks.vbrain import AIRFLOW_METADATA_KEY
 from airflow_provider_vbrain.jobs import JobState, JobStatus, Outcome, outcome_of, read_event
 
@@ -52,6 +59,9 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
     :param input_file: a ZIP of all inputs or one ``.csv``/``.xlsx``/``.json`` file:
         a local path, an object-storage URL (``s3://...``, ``file://...``) or an
         ``ObjectStoragePath`` (templated).
+    :param reattach_on_retry: the repository's metadata records this task's identity
+        under ``"airflow"``; a retried task, or one whose create was not confirmed,
+        reuses the repository it finds instead of creating a second one.
     :param vbrain_conn_id: the Airflow connection to use.
     :param application_id: overrides the connection's ``application_id``.
     """
@@ -65,19 +75,33 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
         repository_params: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         input_file: Any = None,
+        reattach_on_retry: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.repository_params = repository_params
         self.metadata = metadata
         self.input_file = input_file
+        self.reattach_on_retry = reattach_on_retry
 
     def execute(self, context: Context) -> str:
+        identity = task_identity(context)
         params = json_object("repository_params", self.repository_params)
-        metadata = json_object("metadata", self.metadata)
+        metadata = {**(json_object("metadata", self.metadata) or {}), AIRFLOW_METADATA_KEY: identity}
         upload = None if self.input_file is None else location(self.input_file)
-        repository_id = self.hook.create_repository(params, metadata, upload)
-        self.log.info("Created VBrain repository %s", repository_id)
+        # Repositories listed from a day back: wide enough for any clock skew, narrow enough to read.
+        since = datetime.now(timezone.utc) - timedelta(days=1)
+
+        def find() -> str | None:
+            return self.hook.find_repository(identity, since=since) if self.reattach_on_retry else None
+
+        if context["ti"].try_number > 1 and (earlier := find()):
+            self.log.info("Reusing repository %s, created by an earlier try", earlier)
+            return earlier
+        repository_id = self.create_once(
+            lambda: self.hook.create_repository(params, metadata, upload), find, "repository"
+        )
+        self.log.info("VBrain repository %s", repository_id)
         return repository_id
 
 
@@ -93,7 +117,9 @@ class VBrainExecuteJobOperator(_VBrainOperator):
     map index) under ``"airflow"``, merged with ``metadata``. When the task is
     retried after it already submitted a job (a lost worker, a lost deferral, an
     answer lost on the way back) it reattaches to that job instead of starting a
-    second one, unless that job failed. ``reattach_on_retry=False`` always submits.
+    second one, unless that job failed. The same lookup follows a submit whose
+    answer was lost: the job found is used, or, when none exists, the submit is
+    repeated once. ``reattach_on_retry=False`` always submits and never repeats.
 
     VBrain has no cancel endpoint: killing this task does not stop the job.
 
@@ -109,6 +135,8 @@ class VBrainExecuteJobOperator(_VBrainOperator):
     :param timeout: seconds (or a ``timedelta``) to wait before failing; None waits as
         long as the task may run.
     :param reattach_on_retry: on a retry, reuse the job an earlier try submitted.
+    :param max_result_bytes: refuse an output larger than this as JSON (too big for XCom),
+        with advice to download it instead; None for no limit.
     :param vbrain_conn_id: the Airflow connection to use.
     :param application_id: overrides the connection's ``application_id``.
     """
@@ -128,9 +156,11 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         poll_interval: float = 10,
         timeout: Any = None,
         reattach_on_retry: bool = True,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.max_result_bytes = max_result_bytes
         self.repository_id = repository_id
         self.job_params = job_params
         self.metadata = metadata
@@ -182,13 +212,14 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         params = json_object("job_params", self.job_params)
         metadata = {**(json_object("metadata", self.metadata) or {}), AIRFLOW_METADATA_KEY: identity}
         upload = None if self.input_file is None else location(self.input_file)
-        try:
-            return self.hook.execute_job(self.repository_id, params, metadata, upload)
-        except VBrainMaybeCreatedError:
-            status = self._earlier_job(identity)
-            if status is None:
-                raise
-            return status.job_id
+
+        def find() -> str | None:
+            status = self.hook.find_job(self.repository_id, identity)
+            return status.job_id if status else None
+
+        return self.create_once(
+            lambda: self.hook.execute_job(self.repository_id, params, metadata, upload), find, "job"
+        )
 
     def _earlier_job(self, identity: dict[str, Any]) -> JobStatus | None:
         """The job an earlier try (or an unanswered submit) created, if it is worth reattaching to."""

@@ -12,7 +12,7 @@ from airflow_provider_vbrain._compat import (
     PokeReturnValue,
     default_deferrable,
 )
-from airflow_provider_vbrain._tasks import VBrainTaskMixin
+from airflow_provider_vbrain._tasks import DEFAULT_MAX_RESULT_BYTES, VBrainTaskMixin
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.jobs import (
     MAX_CONSECUTIVE_POLL_FAILURES,
@@ -52,6 +52,8 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     :param application_id: overrides the connection's ``application_id``.
     :param deferrable: wait on the triggerer (default: Airflow's ``[operators] default_deferrable``).
     :param poke_interval: seconds between polls, in every mode.
+    :param max_result_bytes: refuse an output larger than this as JSON (too big for XCom),
+        with advice to download it instead; None for no limit.
     """
 
     template_fields: Sequence[str] = ("job_id", "repository_id")
@@ -67,9 +69,11 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         application_id: str | None = None,
         deferrable: bool | None = None,
         poke_interval: float = 10,
+        max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
+        self.max_result_bytes = max_result_bytes
         self.job_id = job_id
         self.repository_id = repository_id
         self.fetch_result = fetch_result

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import state, xcom
+from tests.conftest import state, xcom
 
 STATUS_PATH = r"^/api/v1/job/[^/]+$"
 
@@ -109,14 +109,6 @@ def test_a_retried_execute_task_reattaches_to_its_job(run_dag: Any, vbrain_conn:
     assert f"Reattaching to job {job['job_id']}" in printed
     assert xcom(dag_run, "execute", key="result") == {"value": 200}
     assert len([r for r in vbrain_conn.requests() if r["path"] == "/api/v1/job/execute"]) == 1
-
-
-def test_an_unconfirmed_submit_reattaches_in_the_same_try(run_dag: Any, vbrain_conn: Any) -> None:
-    vbrain_conn.inject_fault(500, method="POST", path="/job/execute$", after=True)
-    dag_run, states, printed = run_dag("e2e_reattach")
-    assert state(dag_run) == "success", states
-    assert len(vbrain_conn.jobs()) == 1
-    assert "may have created a job" not in printed or "Reattaching" in printed
 
 
 def test_files_upload_and_download(run_dag: Any, vbrain_conn: Any, tmp_path: Path) -> None:

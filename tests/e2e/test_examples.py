@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import state, xcom
+from tests.conftest import state, xcom
 
 EXAMPLES = sorted(p.stem for p in (Path(__file__).parents[2] / "example_dags").glob("example_*.py"))
 

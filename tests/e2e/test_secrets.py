@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 from airflow_provider_vbrain._compat import AIRFLOW_V3
-from tests.conftest import API_KEY
-from tests.e2e.conftest import PRINTED
+from tests.conftest import API_KEY, PRINTED
 
 
 def test_the_api_key_was_never_persisted_or_printed(dag_bag: Any) -> None:
