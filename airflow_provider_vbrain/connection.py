@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ __all__ = ["DEFAULT_TIMEOUT", "VBrainSettings"]
 
 DEFAULT_TIMEOUT = 60.0
 _API_SUFFIX = "/api/v1"
+_HOSTNAME = re.compile(r"^[A-Za-z0-9.\-]+$|^[0-9A-Fa-f:.]+$")  # a DNS name or an IP address
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -111,7 +113,12 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
         parsed_port = parts.port
     except ValueError as err:
         raise VBrainConfigError(conn_id, "host (base URL)", f"is not a valid URL: {err}") from err
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not _HOSTNAME.match(parts.hostname)
+        or "//" in parts.path
+    ):
         raise VBrainConfigError(
             conn_id, "host (base URL)", f"must look like https://vbrain.example.com, got {host!r}"
         )

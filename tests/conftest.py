@@ -40,6 +40,26 @@ pytest_plugins = ["pytester"]
 API_KEY = "k3y-<&\"'%s{}\\/ spaces-and-ünïcode-9f8e7d"
 
 
+def key_leaks(text: str) -> bool:
+    """Whether ``text`` holds the API key in any spelling a leak could take: raw, JSON-escaped
+    (ASCII or not), ``repr``, URL-encoded, or a distinctive piece of it."""
+    from urllib.parse import quote, quote_plus
+
+    spellings = {
+        API_KEY,
+        json.dumps(API_KEY)[1:-1],
+        json.dumps(API_KEY, ensure_ascii=False)[1:-1],
+        repr(API_KEY)[1:-1],
+        quote(API_KEY),
+        quote(API_KEY, safe=""),
+        quote_plus(API_KEY),
+        "n%C3%AFcode-9f8e7d",
+        "nïcode-9f8e7d",
+        "n\\u00efcode-9f8e7d",
+    }
+    return any(spelling in text for spelling in spellings)
+
+
 def connection_json(url: str, **overrides: Any) -> str:
     """The ``AIRFLOW_CONN_*`` value for a VBrain connection to ``url``."""
     conn: dict[str, Any] = {
