@@ -16,7 +16,7 @@ AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with "uni
 	--with pytest --with pytest-asyncio --with pytest-mock --with pytest-timeout --with jsonschema
 LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
 
-.PHONY: help uv sync demo demo-ui docs bench bench-check lint typecheck pytest test-airflow2 test
+.PHONY: help uv sync demo demo-ui docs bench bench-check smoke lint typecheck pytest test-airflow2 test
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -42,6 +42,9 @@ bench: sync  ## Run the benchmarks; rewrite benchmarks/results/ and docs/benchma
 
 bench-check: sync  ## Each benchmark once at a tiny size, to keep the scripts working (writes nothing).
 	$(UV) run --locked python benchmarks/run.py --quick --no-write
+
+smoke: sync  ## Example DAGs on real Airflow 3: PostgreSQL, Redis, Celery, triggerer (installs them as root).
+	$(UV) run --locked python scripts/smoke.py
 
 lint: sync  ## ruff lint and format check.
 	$(UV) run --locked ruff check $(LINTED)
