@@ -88,6 +88,8 @@ class FailureKind(enum.Enum):
 
     #: The connection could not be made: the request never left.
     CONNECT = "could not connect"
+    #: TLS failed (e.g. certificate verification): the request never left, and trying again won't help.
+    TLS = "TLS handshake failed"
     #: The server did not answer in time: it may have processed the request.
     TIMEOUT = "timed out"
     #: The connection broke before an answer: the server may have processed it.
@@ -141,11 +143,13 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 def should_retry(request: ApiRequest, outcome: Response | TransportFailure) -> bool:
     """The one retry rule.
 
-    Safe requests retry 429, 502, 503, 504, failed connections and timeouts.
+    Safe requests retry 429, 502, 503, 504, failed connections and timeouts (not TLS failures).
     A create (``POST /repository``, ``POST /job/execute``) is repeated only when
     the failure proves the server did not process it: no connection, 429, 503.
     """
     if isinstance(outcome, TransportFailure):
+        if outcome.kind is FailureKind.TLS:
+            return False
         return outcome.kind is FailureKind.CONNECT or not request.creates
     statuses = NOT_PROCESSED_STATUSES if request.creates else RETRY_STATUSES
     return outcome.status in statuses
@@ -214,9 +218,10 @@ def exchange(
 
 def failure_error(request: ApiRequest, outcome: Response | TransportFailure, attempts: int) -> Exception:
     """The typed error for a call that ended in ``outcome``."""
-    ambiguous = (isinstance(outcome, TransportFailure) and outcome.kind is not FailureKind.CONNECT) or (
-        isinstance(outcome, Response) and outcome.status in (500, 502, 504)
-    )
+    if isinstance(outcome, TransportFailure):
+        ambiguous = outcome.kind in (FailureKind.TIMEOUT, FailureKind.DISCONNECTED)
+    else:
+        ambiguous = outcome.status in (500, 502, 504)
     if request.creates and ambiguous:
         reason = outcome.reason if isinstance(outcome, TransportFailure) else _status_text(outcome)
         return VBrainMaybeCreatedError(request.endpoint, request.creates, reason, _how_to_check(request))

@@ -11,11 +11,16 @@ from typing import Any
 try:  # Airflow 3
     from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator, PokeReturnValue
     from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.exceptions import TaskDeferralTimeout as DeferralTimeout
     from airflow.sdk.log import mask_secret
 
     AIRFLOW_V3 = True
 except ImportError:  # Airflow 2.10+
     from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException  # type: ignore
+
+    class DeferralTimeout(Exception):  # type: ignore[no-redef]
+        """Airflow 2 has no distinct deferral-timeout error (it raises TaskDeferralError)."""
+
     from airflow.hooks.base import BaseHook  # type: ignore
     from airflow.models.baseoperator import BaseOperator  # type: ignore
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore
@@ -30,6 +35,7 @@ __all__ = [
     "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",
+    "DeferralTimeout",
     "PokeReturnValue",
     "aget_connection",
     "default_deferrable",

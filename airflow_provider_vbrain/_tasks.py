@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._compat import object_storage_path
@@ -116,6 +117,14 @@ def seconds(value: Any) -> float | None:
         return None
     total = getattr(value, "total_seconds", None)
     return float(total()) if callable(total) else float(value)
+
+
+def deferral_backstop(timeout: float | None, poll_interval: float) -> timedelta | None:
+    """The deferral's own timeout: after the trigger's deadline, so that the trigger's clear
+    timeout event normally comes first, but finite, so a task never waits forever without a triggerer."""
+    if timeout is None:
+        return None
+    return timedelta(seconds=timeout + max(60.0, 2 * poll_interval))
 
 
 def location(value: Any) -> Any:

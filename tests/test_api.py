@@ -62,6 +62,8 @@ def failure(kind: FailureKind) -> TransportFailure:
         pytest.param(GET, failure(FailureKind.CONNECT), True, id="get-connect"),
         pytest.param(GET, failure(FailureKind.TIMEOUT), True, id="get-timeout"),
         pytest.param(GET, failure(FailureKind.DISCONNECTED), True, id="get-disconnected"),
+        pytest.param(GET, failure(FailureKind.TLS), False, id="get-tls-failure-is-permanent"),
+        pytest.param(CREATE_JOB, failure(FailureKind.TLS), False, id="post-tls-failure-is-permanent"),
         pytest.param(CREATE_JOB, answer(429), True, id="post-429-not-processed"),
         pytest.param(CREATE_JOB, answer(503), True, id="post-503-not-processed"),
         pytest.param(CREATE_JOB, failure(FailureKind.CONNECT), True, id="post-connect-never-sent"),

@@ -557,7 +557,7 @@ def _classify_requests_error(err: Exception) -> TransportFailure:
     if isinstance(err, requests.exceptions.Timeout):
         return TransportFailure(FailureKind.TIMEOUT, err)
     if isinstance(err, requests.exceptions.SSLError):
-        return TransportFailure(FailureKind.CONNECT, err)
+        return TransportFailure(FailureKind.TLS, err)
     if isinstance(err, requests.exceptions.ConnectionError):
         reason = getattr(err.args[0], "reason", None) if err.args else None
         if isinstance(reason, NewConnectionError):
@@ -569,7 +569,9 @@ def _classify_requests_error(err: Exception) -> TransportFailure:
 def _classify_aiohttp_error(err: BaseException) -> TransportFailure:
     import aiohttp
 
-    if isinstance(err, aiohttp.ClientConnectorError | aiohttp.ClientConnectorCertificateError):
+    if isinstance(err, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return TransportFailure(FailureKind.TLS, err)
+    if isinstance(err, aiohttp.ClientConnectorError):
         return TransportFailure(FailureKind.CONNECT, err)
     if isinstance(err, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return TransportFailure(FailureKind.TIMEOUT, err)

@@ -15,6 +15,7 @@ from airflow_provider_vbrain._compat import BaseOperator, default_deferrable
 from airflow_provider_vbrain._tasks import (
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
+    deferral_backstop,
     location,
     seconds,
     task_identity,
@@ -185,6 +186,7 @@ class VBrainExecuteJobOperator(_VBrainOperator):
                 self.defer(
                     trigger=self.job_trigger(job_id, self.repository_id, self.poll_interval, self.timeout),
                     method_name="execute_complete",
+                    timeout=deferral_backstop(self.timeout, self.poll_interval),
                 )
             status = self.hook.wait_for_job(
                 job_id,

@@ -9,10 +9,11 @@ from airflow_provider_vbrain._compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
+    DeferralTimeout,
     PokeReturnValue,
     default_deferrable,
 )
-from airflow_provider_vbrain._tasks import DEFAULT_MAX_RESULT_BYTES, VBrainTaskMixin
+from airflow_provider_vbrain._tasks import DEFAULT_MAX_RESULT_BYTES, VBrainTaskMixin, deferral_backstop
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.jobs import (
     MAX_CONSECUTIVE_POLL_FAILURES,
@@ -40,10 +41,16 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
 
     Modes: ``poke`` and ``reschedule`` poll from a worker; ``deferrable=True``
     hands polling to :class:`~airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger`
-    on the triggerer, holding no worker slot. ``timeout`` and ``soft_fail`` work
-    in all three: in deferrable mode the deadline travels inside the trigger.
+    on the triggerer, holding no worker slot. ``timeout`` and ``soft_fail`` mean the
+    same in all three: a timeout fails the task with ``AirflowSensorTimeout``, or
+    skips it under ``soft_fail``; a failed job always fails it. In deferrable mode the
+    deadline travels inside the trigger, and the deferral itself times out a little
+    later as a backstop in case no triggerer runs.
+
     Transient polling failures (429, 5xx, lost connections) are tolerated up to
-    :data:`~airflow_provider_vbrain.jobs.MAX_CONSECUTIVE_POLL_FAILURES` in a row.
+    :data:`~airflow_provider_vbrain.jobs.MAX_CONSECUTIVE_POLL_FAILURES` in a row in
+    poke and deferrable modes; in reschedule mode each poke is a fresh start, so they
+    are tolerated until the sensor's timeout.
 
     :param job_id: the job to wait on (templated).
     :param repository_id: its repository (templated).
@@ -94,6 +101,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         self.defer(
             trigger=self.job_trigger(self.job_id, self.repository_id, self.poke_interval, self.timeout),
             method_name="execute_complete",
+            timeout=deferral_backstop(self.timeout, self.poke_interval),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
@@ -122,13 +130,25 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         """Resume after the trigger fired: return the output, or fail, time out or skip."""
         job_event = read_event(event)
         if job_event.status is EventStatus.TIMEOUT:
-            message = f"{job_event.message} (sensor timeout {self.timeout} s)"
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
+            raise self._timed_out(f"{job_event.message} (sensor timeout {self.timeout} s)")
         self.raise_for_unsuccessful(job_event)
         self.log.info("VBrain job %s finished", job_event.job_id)
         return self._result()
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after a deferral, with ``soft_fail`` meaning what it means when poking.
+
+        Airflow's sensor base turns any error after a deferral into a skip under
+        ``soft_fail``; when poking, only a timeout is skipped. A failed VBrain job
+        fails the task in every mode, so the base's wrapper is bypassed here.
+        """
+        try:
+            return super(BaseSensorOperator, self).resume_execution(next_method, next_kwargs, context)
+        except DeferralTimeout as err:  # the backstop: no triggerer answered in time
+            raise self._timed_out(f"VBrain job {self.job_id}: the deferral timed out ({err})") from err
+
+    def _timed_out(self, message: str) -> Exception:
+        return AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
 
     def _result(self) -> Any:
         return self.result_of(self.job_id, self.repository_id) if self.fetch_result else None

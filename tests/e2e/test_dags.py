@@ -67,6 +67,13 @@ def test_a_failed_job_fails_the_task_and_quotes_its_logs(
 
 
 @pytest.mark.parametrize("mode", ["deferrable", "poke", "reschedule"])
+def test_soft_fail_does_not_hide_a_failed_job(run_dag: Any, mode: str) -> None:
+    _, states, printed = run_dag(f"e2e_sensor_failed_job_soft_{mode}")
+    assert states["wait"] == "failed", states
+    assert "ended failed" in printed
+
+
+@pytest.mark.parametrize("mode", ["deferrable", "poke", "reschedule"])
 @pytest.mark.parametrize("soft_fail", [False, True], ids=["timeout-fails", "soft-fail-skips"])
 def test_sensor_timeout(run_dag: Any, mode: str, soft_fail: bool) -> None:
     dag_id = f"e2e_sensor_timeout_{mode}{'_soft' if soft_fail else ''}"

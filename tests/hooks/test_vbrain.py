@@ -393,3 +393,93 @@ async def test_async_hooks_share_one_session_per_loop(async_hook: VBrainAsyncHoo
     first = shared_session()
     await other.get_job_status(job_id, repository_id)
     assert shared_session() is first
+
+
+# ---------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vbrain-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tls_files: tuple[Path, Path]) -> Any:
+    import ssl
+
+    from airflow_provider_vbrain.emulator import EmulatorServer
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    with EmulatorServer(ssl_context=context, queue_seconds=0, run_seconds=0) as server:
+        yield server
+
+
+def test_tls_with_the_connections_ca_bundle(
+    tls_server: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert tls_server.url.startswith("https://")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url, extra={"verify": str(tls_files[0])})
+    )
+    repository_id, job_id = tutorial_job(VBrainHook())
+    assert VBrainHook().wait_for_job(job_id, repository_id, poll_interval=0.05).state is JobState.FINISHED
+
+
+def test_an_untrusted_certificate_fails_at_once_and_says_tls(
+    tls_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url))
+    with pytest.raises(VBrainConnectionError, match="TLS handshake failed") as caught:
+        VBrainHook().create_repository()
+    assert caught.value.attempts == 1
+    assert tls_server.requests() == []
+
+
+async def test_async_tls_with_the_connections_ca_bundle(
+    tls_server: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url, extra={"verify": str(tls_files[0])})
+    )
+    repository_id, job_id = tutorial_job(VBrainHook())
+    status = await VBrainAsyncHook().get_job_status(job_id, repository_id)
+    assert status.job_id == job_id
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_UNTRUSTED", connection_json(tls_server.url))
+    with pytest.raises(VBrainConnectionError, match="TLS handshake failed"):
+        await VBrainAsyncHook("vbrain_untrusted").get_job_status(job_id, repository_id)
+    await close_shared_session()

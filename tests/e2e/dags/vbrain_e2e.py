@@ -88,6 +88,20 @@ for mode in ("deferrable", "poke", "reschedule"):
                 soft_fail=soft_fail,
             )
 
+    # soft_fail skips on a timeout only: a failed job fails the sensor in every mode.
+    with dag(f"e2e_sensor_failed_job_soft_{mode}"):
+        repo = VBrainCreateRepositoryOperator(task_id="create")
+        job = VBrainExecuteJobOperator(task_id="execute", repository_id=repo.output, job_params={"a": 1})
+        VBrainJobSensor(
+            task_id="wait",
+            job_id=job.output,
+            repository_id=repo.output,
+            deferrable=mode == "deferrable",
+            mode="reschedule" if mode == "reschedule" else "poke",
+            poke_interval=0.1,
+            soft_fail=True,
+        )
+
 # Execute and wait, both ways; the output arrives as XCom "result".
 for deferrable in (True, False):
     with dag(f"e2e_execute_wait_{'deferrable' if deferrable else 'blocking'}", job_params=TUTORIAL):
