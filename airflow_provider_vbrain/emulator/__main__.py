@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import ssl
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from airflow_provider_vbrain.emulator.app import create_app
+from airflow_provider_vbrain.emulator.applications import register_application
 from airflow_provider_vbrain.emulator.server import start_site, url_host
 from airflow_provider_vbrain.emulator.state import DEFAULT_QUEUE_SECONDS, DEFAULT_RUN_SECONDS, EmulatorState
 
@@ -86,7 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    parser.add_argument(
+        "--application",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:FUNCTION",
+        help="also serve your own application: the function (params, input_files) -> ApplicationResult, "
+        "imported from MODULE, runs as application_id NAME (repeatable)",
+    )
     return parser
+
+
+def _register(parser: argparse.ArgumentParser, specs: Sequence[str]) -> None:
+    """Import and register each ``NAME=MODULE:FUNCTION`` given with ``--application``."""
+    for spec in specs:
+        name, _, target = spec.partition("=")
+        module_name, _, function_name = target.partition(":")
+        if not (name and module_name and function_name):
+            parser.error(f"--application {spec!r}: expected NAME=MODULE:FUNCTION")
+        try:
+            function = getattr(importlib.import_module(module_name), function_name)
+        except (ImportError, AttributeError) as err:
+            parser.error(f"--application {spec!r}: {err}")
+        register_application(name, function)
 
 
 async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> None:
@@ -116,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _register(parser, args.application)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     ssl_context = None

@@ -39,12 +39,21 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--tls-cert",
         "--tls-key",
         "--quiet",
+        "--application",
     ):
         assert flag in out
 
 
 @pytest.mark.parametrize(
-    "argv", [["--tls-cert", "c.pem"], ["--queue-seconds", "-1"], ["--run-seconds", "x"], ["--port", "70000"]]
+    "argv",
+    [
+        ["--tls-cert", "c.pem"],
+        ["--queue-seconds", "-1"],
+        ["--run-seconds", "x"],
+        ["--port", "70000"],
+        ["--application", "Forecast"],
+        ["--application", "Forecast=no_such_module:run"],
+    ],
 )
 def test_bad_arguments_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
@@ -53,9 +62,10 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
 
 
 class Emulator:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, cwd: Path | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", "0", *args],
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -147,3 +157,22 @@ def test_port_in_use_is_one_clear_line(emulator_process: list[Emulator]) -> None
     assert second.returncode == 1
     assert "cannot listen on 127.0.0.1:" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_users_own_application(emulator_process: list[Emulator], tmp_path: Path) -> None:
+    (tmp_path / "my_apps.py").write_text(
+        "from airflow_provider_vbrain.emulator import ApplicationResult\n"
+        "def forecast(params, input_files):\n"
+        "    return ApplicationResult(output={'demand': params['base'] * 2})\n"
+    )
+    emulator = Emulator(
+        "--application", "Forecast=my_apps:forecast", "--quiet", "--run-seconds", "0", cwd=tmp_path
+    )
+    emulator_process.append(emulator)
+    headers = {**HEADERS, "application_id": "Forecast"}
+    base = f"{emulator.url}/api/v1"
+    repository_id = requests.post(f"{base}/repository", headers=headers, timeout=5).json()["repository_id"]
+    headers["repository_id"] = repository_id
+    job = requests.post(f"{base}/job/execute", headers=headers, json={"params": {"base": 21}}, timeout=5)
+    result = requests.get(f"{base}/job/{job.json()['job_id']}/result", headers=headers, timeout=5)
+    assert result.json() == {"output": {"demand": 42}}
