@@ -166,7 +166,16 @@ def test_users_own_application(emulator_process: list[Emulator], tmp_path: Path)
         "    return ApplicationResult(output={'demand': params['base'] * 2})\n"
     )
     emulator = Emulator(
-        "--application", "Forecast=my_apps:forecast", "--quiet", "--run-seconds", "0", cwd=tmp_path
+        *(
+            "--application",
+            "Forecast=my_apps:forecast",
+            "--quiet",
+            "--queue-seconds",
+            "0",
+            "--run-seconds",
+            "0",
+        ),
+        cwd=tmp_path,
     )
     emulator_process.append(emulator)
     headers = {**HEADERS, "application_id": "Forecast"}
