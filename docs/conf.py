@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import Any
 
 from sphinx.deprecation import RemovedInSphinx10Warning
 
@@ -54,17 +53,3 @@ always_document_param_types = False
 
 html_theme = "furo"
 html_title = f"airflow-provider-vbrain {release}"
-
-# docs/benchmarks.md is written by ``make bench``. List it in the table of contents only when it
-# exists, so the site builds (warnings are errors) with or without it.
-BENCHMARKS = "benchmarks"
-HAS_BENCHMARKS = os.path.exists(os.path.join(DOCS, f"{BENCHMARKS}.md"))
-
-
-def _add_benchmarks_to_toc(app: Any, docname: str, source: list[str]) -> None:
-    if docname == root_doc and HAS_BENCHMARKS:
-        source[0] = source[0].replace("\nchangelog\n", f"\n{BENCHMARKS}\nchangelog\n", 1)
-
-
-def setup(app: Any) -> None:
-    app.connect("source-read", _add_benchmarks_to_toc)
