@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_vbrain.emulator._values import is_number
+
 __all__ = [
     "Application",
     "ApplicationError",
@@ -99,11 +101,6 @@ def application_names(registry: Mapping[str, Application] | None = None) -> list
     return sorted(_REGISTRY if registry is None else registry)
 
 
-def _is_number(value: Any) -> bool:
-    # JSON true/false arrive as bool, which is an int subclass; the platform would not multiply them.
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def tutorial(params: dict[str, Any], input_files: dict[str, bytes]) -> ApplicationResult:
     """The platform's ``Tutorial``: multiply ``params["a"]`` by ``params["b"]``.
 
@@ -114,7 +111,7 @@ def tutorial(params: dict[str, Any], input_files: dict[str, bytes]) -> Applicati
     for name in ("a", "b"):
         if name not in params:
             problems.append(f"missing parameter {name!r}")
-        elif not _is_number(params[name]):
+        elif not is_number(params[name]):
             problems.append(f"parameter {name!r} is not a number: {params[name]!r}")
     if problems:
         raise ApplicationError("Tutorial needs numeric parameters 'a' and 'b': " + "; ".join(problems))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import http
 import itertools
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from airflow_provider_vbrain.emulator._values import is_non_negative_number
 
 __all__ = ["Fault", "FaultBook", "FaultSpecError"]
 
@@ -81,12 +82,7 @@ def _number(spec: dict[str, Any], name: str, default: float) -> float:
     value = spec.get(name)
     if value is None:
         return default
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if not is_non_negative_number(value):
         raise FaultSpecError(f"{name} must be a non-negative number, got {value!r}")
     return float(value)
 

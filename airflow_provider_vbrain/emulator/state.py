@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_vbrain.emulator._values import is_non_negative_number
 from airflow_provider_vbrain.emulator.applications import (
     Application,
     ApplicationError,
@@ -292,12 +293,7 @@ def _duration(metadata: Mapping[str, Any], key: str, default: float) -> float:
     value = metadata.get(key)
     if value is None:
         return default
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    if not is_non_negative_number(value):
         raise EmulatorError(400, f"metadata {key} must be a non-negative number of seconds, got {value!r}")
     return float(value)
 
