@@ -105,8 +105,10 @@ class TransportFailure:
 
     @property
     def reason(self) -> str:
-        detail = type(self.error).__name__
-        return f"{self.kind.value} ({detail})"
+        # The exception's text names the URL and the low-level cause (refused, DNS, which
+        # certificate check); requests and aiohttp never put request headers in it.
+        detail = _clip(str(self.error)) or "no detail"
+        return f"{self.kind.value} ({type(self.error).__name__}: {detail})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,13 +209,14 @@ def exchange(
         outcome = yield Send(request, attempt)
         if outcome is None:
             raise RuntimeError("a transport must answer Send with a Response or TransportFailure")
-        if isinstance(outcome, Response) and outcome.status < 400:
+        if isinstance(outcome, Response) and outcome.status < 300:
             return request.parse(request, outcome)
         if attempt < policy.max_attempts and should_retry(request, outcome):
             yield Sleep(retry_delay(policy, attempt, outcome, clock(), rng))
             attempt += 1
             continue
-        raise failure_error(request, outcome, attempt)
+        cause = outcome.error if isinstance(outcome, TransportFailure) else None
+        raise failure_error(request, outcome, attempt) from cause
 
 
 def failure_error(request: ApiRequest, outcome: Response | TransportFailure, attempts: int) -> Exception:
@@ -231,9 +234,22 @@ def failure_error(request: ApiRequest, outcome: Response | TransportFailure, att
 
 
 def api_error(endpoint: str, response: Response, attempts: int = 1) -> VBrainAPIError:
-    """Map an error answer to the matching :class:`VBrainAPIError` subclass."""
+    """Map an error answer to the matching :class:`VBrainAPIError` subclass.
+
+    Redirects are never followed (they would carry the API key to another host):
+    a 3xx is an error that names where it pointed.
+    """
     message = server_message(response)
     status = response.status
+    if 300 <= status < 400:
+        location = response.headers.get("location", "(no Location header)")
+        return VBrainAPIError(
+            endpoint,
+            status,
+            f"redirected to {_clip(location)}; redirects are not followed, so the API key "
+            "goes nowhere else: if VBrain moved, set the connection's host to the new address",
+            attempts,
+        )
     cls: type[VBrainAPIError]
     if status in (401, 403) or (status == 400 and message.startswith("Missing ")):
         cls = VBrainAuthError
@@ -532,7 +548,7 @@ def get_repository(repository_id: str) -> ApiRequest:
 
 
 def delete_repository(repository_id: str) -> ApiRequest:
-    return ApiRequest("DELETE", f"/repository/{_segment('repository_id', repository_id)}", parse_json)
+    return ApiRequest("DELETE", f"/repository/{_segment('repository_id', repository_id)}")
 
 
 def get_repository_params(repository_id: str) -> ApiRequest:
@@ -587,7 +603,7 @@ def download_job_logs(job_id: str, repository_id: str) -> ApiRequest:
 
 
 def delete_job(job_id: str, repository_id: str) -> ApiRequest:
-    return dataclasses.replace(_job("", job_id, repository_id, parse_json), method="DELETE")
+    return dataclasses.replace(_job("", job_id, repository_id, _parse_none), method="DELETE")
 
 
 def _job(

@@ -19,7 +19,7 @@ except ImportError:  # Airflow 2.10+
     from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException  # type: ignore
 
     class DeferralTimeout(Exception):  # type: ignore[no-redef]
-        """Airflow 2 has no distinct deferral-timeout error (it raises TaskDeferralError)."""
+        """Airflow 2 has no deferral-timeout error: it resumes with ``__fail__`` (below) instead."""
 
     from airflow.hooks.base import BaseHook  # type: ignore
     from airflow.models.baseoperator import BaseOperator  # type: ignore
@@ -28,7 +28,11 @@ except ImportError:  # Airflow 2.10+
 
     AIRFLOW_V3 = False
 
+#: The errors with which Airflow 2 resumes a task (``next_method="__fail__"``) whose deferral timed out.
+AIRFLOW_2_DEFERRAL_TIMEOUTS = frozenset({"Trigger/execution timeout", "Trigger timeout"})
+
 __all__ = [
+    "AIRFLOW_2_DEFERRAL_TIMEOUTS",
     "AIRFLOW_V3",
     "AirflowSensorTimeout",
     "AirflowSkipException",

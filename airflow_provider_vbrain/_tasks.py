@@ -16,6 +16,7 @@ from airflow_provider_vbrain.exceptions import (
     VBrainInputError,
     VBrainJobTimeoutError,
     VBrainMaybeCreatedError,
+    VBrainReattachUnavailableError,
     VBrainResultTooLargeError,
 )
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
@@ -84,8 +85,9 @@ class VBrainTaskMixin:
         """Create a repository or job; after an unconfirmed create, reattach or create again.
 
         ``find`` looks the object up by this task's identity. When the answer to a
-        create was lost, the object found is used; when none exists, nothing was
-        created and one more create is safe. Without ``reattach_on_retry`` the
+        create was lost, the object found is used; when the lookup proves none exists,
+        nothing was created and one more create is safe. When the lookup cannot tell
+        (VBrain's answers carry no metadata), or without ``reattach_on_retry``, the
         unconfirmed create fails the task instead.
         """
         try:
@@ -94,12 +96,22 @@ class VBrainTaskMixin:
             if not self.reattach_on_retry:
                 raise
             self.log.warning("%s Looking for it by this task's identity.", err)
-            found = find()
+            found = self.find_earlier(find)
+            if found is False:
+                raise
             if found is not None:
                 self.log.info("The %s was created: reattaching to %s", what, found)
                 return found
         self.log.info("No %s was created: submitting again", what)
         return create()
+
+    def find_earlier(self, find: Callable[[], Any]) -> Any:
+        """``find()``, or False when VBrain's answers cannot tell (logged)."""
+        try:
+            return find()
+        except VBrainReattachUnavailableError as err:
+            self.log.warning("Reattaching is not possible: %s", err)
+            return False
 
     def result_of(self, job_id: str, repository_id: str) -> Any:
         """The output of a job known to have finished, checked against ``max_result_bytes``."""
@@ -125,6 +137,13 @@ def deferral_backstop(timeout: float | None, poll_interval: float) -> timedelta 
     if timeout is None:
         return None
     return timedelta(seconds=timeout + max(60.0, 2 * poll_interval))
+
+
+def positive(argument: str, value: Any) -> Any:
+    """``value`` (seconds, or a ``timedelta``) if it is above zero: polling every 0 s would flood VBrain."""
+    if (seconds(value) or 0) <= 0:
+        raise ValueError(f"{argument} must be more than 0 seconds, got {value!r}")
+    return value
 
 
 def location(value: Any) -> Any:

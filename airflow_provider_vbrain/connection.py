@@ -22,7 +22,8 @@ __all__ = ["DEFAULT_TIMEOUT", "VBrainSettings"]
 
 DEFAULT_TIMEOUT = 60.0
 _API_SUFFIX = "/api/v1"
-_HOSTNAME = re.compile(r"^[A-Za-z0-9.\-]+$|^[0-9A-Fa-f:.]+$")  # a DNS name or an IP address
+# A host name (underscores too: container names such as vbrain_emulator) or an IP address.
+_HOSTNAME = re.compile(r"^[A-Za-z0-9._\-]+$|^[0-9A-Fa-f:.]+$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 

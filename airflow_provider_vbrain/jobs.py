@@ -24,6 +24,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "Outcome",
+    "PollTracker",
     "is_transient",
     "outcome_of",
     "read_event",
@@ -118,6 +119,29 @@ def is_transient(error: BaseException) -> bool:
     not-found and bad-request answers do not, since asking again cannot help.
     """
     return isinstance(error, VBrainConnectionError | VBrainRateLimitError | VBrainServerError)
+
+
+@dataclasses.dataclass
+class PollTracker:
+    """What a waiter remembers between polls: the last state seen and the failed polls in a row.
+
+    The hook's blocking wait, the sensor's pokes and the trigger all poll through one.
+    """
+
+    last_state: JobState | None = None
+    failures: int = 0
+
+    def tolerate(self, error: BaseException) -> bool:
+        """Count a failed poll; whether to poll again (a transient error, within the budget)."""
+        self.failures += 1
+        return is_transient(error) and self.failures < MAX_CONSECUTIVE_POLL_FAILURES
+
+    def observe(self, status: JobStatus) -> bool:
+        """Record a status; whether its state differs from the one before (worth logging)."""
+        self.failures = 0
+        changed = status.state != self.last_state
+        self.last_state = status.state
+        return changed
 
 
 class EventStatus(str, enum.Enum):

@@ -14,14 +14,13 @@ import dataclasses
 import functools
 import logging
 import os
-import tempfile
 import time
 import weakref
-import zipfile
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow_provider_vbrain import _api
 from airflow_provider_vbrain._api import (
@@ -37,12 +36,15 @@ from airflow_provider_vbrain._api import (
 from airflow_provider_vbrain._compat import BaseHook, aget_connection, mask_secret
 from airflow_provider_vbrain.connection import VBrainSettings
 from airflow_provider_vbrain.exceptions import (
+    VBrainConfigError,
     VBrainError,
     VBrainInputError,
     VBrainJobFailedError,
     VBrainJobTimeoutError,
+    VBrainNotFoundError,
+    VBrainReattachUnavailableError,
 )
-from airflow_provider_vbrain.jobs import MAX_CONSECUTIVE_POLL_FAILURES, JobStatus, is_transient
+from airflow_provider_vbrain.jobs import JobStatus, PollTracker
 
 if TYPE_CHECKING:
     import aiohttp
@@ -202,7 +204,7 @@ class VBrainHook(_VBrainHookBase):
     def download_repository_input(self, repository_id: str, destination: Destination) -> str:
         """Stream a repository's input folder (a ZIP) to ``destination`` and return where it went."""
         return self._download(
-            _api.download_repository_input(repository_id), destination, f"{repository_id}-input"
+            _api.download_repository_input(repository_id), destination, f"{file_safe(repository_id)}-input"
         )
 
     # ---------------------------------------------------------------- jobs
@@ -258,12 +260,14 @@ class VBrainHook(_VBrainHookBase):
         named ``<job_id>-output.zip``) or an object with ``open("wb")``.
         """
         return self._download(
-            _api.download_job_output(job_id, repository_id), destination, f"{job_id}-output"
+            _api.download_job_output(job_id, repository_id), destination, f"{file_safe(job_id)}-output"
         )
 
     def download_job_logs(self, job_id: str, repository_id: str, destination: Destination) -> str:
         """Stream a job's log folder (a ZIP) to ``destination``; return where it went."""
-        return self._download(_api.download_job_logs(job_id, repository_id), destination, f"{job_id}-logs")
+        return self._download(
+            _api.download_job_logs(job_id, repository_id), destination, f"{file_safe(job_id)}-logs"
+        )
 
     def delete_job(self, job_id: str, repository_id: str) -> None:
         """Delete a job's folder. VBrain has no cancel endpoint; this does not stop a running job."""
@@ -300,30 +304,24 @@ class VBrainHook(_VBrainHookBase):
         :param on_status: called with each status whose state differs from the previous one.
         """
         started = time.monotonic()
-        last: JobStatus | None = None
-        failures = 0
+        tracker = PollTracker()
+        last_raw = "unknown"
         while True:
             try:
                 status = self.get_job_status(job_id, repository_id)
             except VBrainError as err:
-                failures += 1
-                if not is_transient(err) or failures >= MAX_CONSECUTIVE_POLL_FAILURES:
+                if not tracker.tolerate(err):
                     raise
-                self.log.warning(
-                    "Polling job %s failed (%d in a row), will poll again: %s", job_id, failures, err
-                )
+                self.log.warning("Polling job %s failed (%d in a row): %s", job_id, tracker.failures, err)
             else:
-                failures = 0
-                if on_status and (last is None or status.state != last.state):
+                last_raw = status.raw_state
+                if tracker.observe(status) and on_status:
                     on_status(status)
-                last = status
                 if status.terminal:
                     return status
             waited = time.monotonic() - started
             if timeout is not None and waited >= timeout:
-                raise VBrainJobTimeoutError(
-                    job_id, repository_id, waited, last.raw_state if last else "unknown"
-                )
+                raise VBrainJobTimeoutError(job_id, repository_id, waited, last_raw)
             pause = poll_interval if timeout is None else min(poll_interval, timeout - waited)
             time.sleep(max(pause, 0.0))
 
@@ -332,17 +330,21 @@ class VBrainHook(_VBrainHookBase):
 
         Used to reattach a retried task to the job an earlier try submitted. Reads
         every job's status, so its cost grows with the repository's job count.
+
+        :raises VBrainReattachUnavailableError: the status answers carry no ``metadata``,
+            so whether such a job exists cannot be told.
         """
-        statuses = (self.get_job_status(job_id, repository_id) for job_id in self.list_jobs(repository_id))
-        return _newest_tagged(((s, s.body) for s in statuses), identity)
+        jobs = self.list_jobs(repository_id)
+        statuses = _skipping_gone(lambda job_id: self.get_job_status(job_id, repository_id), jobs)
+        return _newest_tagged(((status, status.body) for _, status in statuses), identity, "job")
 
     def find_repository(self, identity: Mapping[str, Any], since: datetime | str | None = None) -> str | None:
         """The newest repository created since ``since`` whose metadata carries ``identity``.
 
         Reads the details of each repository listed, so bound it with ``since``.
         """
-        details = (self.get_repository(rid) for rid in self.list_repositories(from_date=since))
-        return _newest_tagged(((d["repository_id"], d) for d in details), identity)
+        repositories = _skipping_gone(self.get_repository, self.list_repositories(from_date=since))
+        return _newest_tagged(repositories, identity, "repository")
 
     def job_url(self, job_id: str) -> str:
         """The API URL of a job's status, for logs and links."""
@@ -350,6 +352,8 @@ class VBrainHook(_VBrainHookBase):
 
     def job_log_tail(self, job_id: str, repository_id: str, lines: int = LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of each file in a job's logs ZIP (downloaded to a temporary folder)."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
             return log_tail(self.download_job_logs(job_id, repository_id, folder), lines)
 
@@ -357,6 +361,8 @@ class VBrainHook(_VBrainHookBase):
         self, job_id: str, repository_id: str, job_status: str = "failed"
     ) -> VBrainJobFailedError:
         """The error for a failed job, quoting the end of its logs when they can be read."""
+        import zipfile
+
         try:
             tail = self.job_log_tail(job_id, repository_id)
         except (VBrainError, OSError, zipfile.BadZipFile) as err:
@@ -399,6 +405,7 @@ class VBrainHook(_VBrainHookBase):
             "timeout": settings.timeout,
             "verify": settings.verify,
             "stream": request.download,
+            "allow_redirects": False,  # a redirect would carry the API key to another host
         }
         log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
         with _open_upload(request.upload) as file:
@@ -480,7 +487,8 @@ class VBrainAsyncHook(_VBrainHookBase):
                 params=request.query,
                 json=request.json_body,
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
-                ssl=_ssl_option(settings.verify),
+                ssl=await _ssl_option(settings),
+                allow_redirects=False,  # a redirect would carry the API key to another host
             ) as answer:
                 body = await answer.read()
                 return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
@@ -534,18 +542,24 @@ async def close_shared_session() -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _ssl_context(cafile: str) -> Any:
+def _ssl_context(ca: str) -> Any:
     import ssl
 
-    return ssl.create_default_context(cafile=cafile)
+    if os.path.isdir(ca):  # requests accepts a directory of certificates too
+        return ssl.create_default_context(capath=ca)
+    return ssl.create_default_context(cafile=ca)
 
 
-def _ssl_option(verify: bool | str) -> Any:
-    if verify is True:
-        return True
-    if verify is False:
-        return False
-    return _ssl_context(verify)
+async def _ssl_option(settings: VBrainSettings) -> Any:
+    """aiohttp's ``ssl`` argument for the connection's ``verify``; a CA bundle is loaded off the loop."""
+    if isinstance(settings.verify, bool):
+        return settings.verify
+    try:
+        return await asyncio.to_thread(_ssl_context, settings.verify)
+    except (OSError, ValueError) as err:
+        raise VBrainConfigError(
+            settings.conn_id, "extra verify", f"cannot load the CA bundle: {err}"
+        ) from err
 
 
 def _classify_requests_error(err: Exception) -> TransportFailure:
@@ -578,20 +592,43 @@ def _classify_aiohttp_error(err: BaseException) -> TransportFailure:
     return TransportFailure(FailureKind.DISCONNECTED, err)
 
 
-def _newest_tagged(candidates: Any, identity: Mapping[str, Any]) -> Any:
-    """Of ``(value, body)`` pairs, the value whose metadata names ``identity``, newest by ``created_on``."""
-    found, found_on = None, ""
+def file_safe(resource: str) -> str:
+    """An id as part of a file name: path separators and dots can't lead out of the folder."""
+    return quote(resource, safe="-_")
+
+
+def _skipping_gone(read: Callable[[str], Any], ids: list[str]) -> Any:
+    """``(id, read(id))`` for each id, leaving out those deleted since they were listed."""
+    for item_id in ids:
+        try:
+            yield item_id, read(item_id)
+        except VBrainNotFoundError:
+            continue
+
+
+def _newest_tagged(candidates: Any, identity: Mapping[str, Any], what: str) -> Any:
+    """Of ``(value, body)`` pairs, the value whose metadata names ``identity``, newest by ``created_on``.
+
+    :raises VBrainReattachUnavailableError: there were candidates, and none carried metadata.
+    """
+    found, found_on, seen, with_metadata = None, "", 0, 0
     for value, body in candidates:
+        seen += 1
         metadata = body.get("metadata")
+        with_metadata += "metadata" in body
         if isinstance(metadata, Mapping) and metadata.get(AIRFLOW_METADATA_KEY) == dict(identity):
             created_on = str(body.get("created_on", ""))
             if found is None or created_on >= found_on:
                 found, found_on = value, created_on
+    if seen and not with_metadata:
+        raise VBrainReattachUnavailableError(what)
     return found
 
 
 def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> str:
     """The last ``lines`` lines of every text file in a logs ZIP, each under its name."""
+    import zipfile
+
     parts = []
     with zipfile.ZipFile(zip_path) as archive:
         for info in archive.infolist():
@@ -680,6 +717,8 @@ class _Sink:
             return
         assert self._path is not None
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:

@@ -17,11 +17,12 @@ from airflow_provider_vbrain._tasks import (
     VBrainTaskMixin,
     deferral_backstop,
     location,
+    positive,
     seconds,
     task_identity,
 )
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
-from airflow_provider_vbrain.hooks.vbrain import AIRFLOW_METADATA_KEY
+from airflow_provider_vbrain.hooks.vbrain import AIRFLOW_METADATA_KEY, file_safe
 from airflow_provider_vbrain.jobs import JobState, JobStatus, Outcome, outcome_of, read_event
 
 if TYPE_CHECKING:
@@ -94,9 +95,9 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
         since = datetime.now(timezone.utc) - timedelta(days=1)
 
         def find() -> str | None:
-            return self.hook.find_repository(identity, since=since) if self.reattach_on_retry else None
+            return self.hook.find_repository(identity, since=since)
 
-        if context["ti"].try_number > 1 and (earlier := find()):
+        if context["ti"].try_number > 1 and self.reattach_on_retry and (earlier := self.find_earlier(find)):
             self.log.info("Reusing repository %s, created by an earlier try", earlier)
             return earlier
         repository_id = self.create_once(
@@ -110,8 +111,9 @@ class VBrainExecuteJobOperator(_VBrainOperator):
     """Start a job in a VBrain repository and return its id (XCom ``return_value``).
 
     With ``wait_for_completion=True`` the task also waits for the job: on the
-    triggerer when deferrable (no worker slot held), else by polling. A finished
-    job's output is pushed as XCom key ``result``; a failed job fails the task
+    triggerer when deferrable (no worker slot held), else by polling. The job id is
+    pushed as XCom key ``job_id`` before the wait (for clean-up tasks, should the job
+    fail), a finished job's output as XCom key ``result``; a failed job fails the task
     with its log tail in the task log.
 
     The job's metadata records this task's identity (dag id, task id, run id,
@@ -168,7 +170,7 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         self.input_file = input_file
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.poll_interval = seconds(poll_interval) or 0.0
+        self.poll_interval = seconds(positive("poll_interval", poll_interval)) or 0.0
         self.timeout = seconds(timeout)
         self.reattach_on_retry = reattach_on_retry
 
@@ -181,6 +183,8 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         )
         if not self.wait_for_completion:
             return job_id
+        # Known before the wait ends, so clean-up or log tasks can use it even if the job fails.
+        context["ti"].xcom_push(key="job_id", value=job_id)
         if status is None or not status.terminal:
             if self.deferrable:
                 self.defer(
@@ -227,7 +231,9 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         """The job an earlier try (or an unanswered submit) created, if it is worth reattaching to."""
         if not self.reattach_on_retry:
             return None
-        status = self.hook.find_job(self.repository_id, identity)
+        status = self.find_earlier(lambda: self.hook.find_job(self.repository_id, identity))
+        if status is False:
+            return None
         if status is None:
             self.log.info("No job of this task found in repository %s: submitting one", self.repository_id)
             return None
@@ -269,7 +275,7 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
 
     def execute(self, context: Context) -> str:
         target = location(self.destination)
-        name = f"{self.job_id}-{self.kind}.zip"
+        name = f"{file_safe(self.job_id)}-{self.kind}.zip"
         if not isinstance(target, str) and (str(self.destination).endswith("/") or target.is_dir()):
             target = target / name
         download = self.hook.download_job_output if self.kind == "output" else self.hook.download_job_logs

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._compat import (
+    AIRFLOW_2_DEFERRAL_TIMEOUTS,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
@@ -13,17 +14,14 @@ from airflow_provider_vbrain._compat import (
     PokeReturnValue,
     default_deferrable,
 )
-from airflow_provider_vbrain._tasks import DEFAULT_MAX_RESULT_BYTES, VBrainTaskMixin, deferral_backstop
-from airflow_provider_vbrain.exceptions import VBrainError
-from airflow_provider_vbrain.jobs import (
-    MAX_CONSECUTIVE_POLL_FAILURES,
-    EventStatus,
-    JobState,
-    Outcome,
-    is_transient,
-    outcome_of,
-    read_event,
+from airflow_provider_vbrain._tasks import (
+    DEFAULT_MAX_RESULT_BYTES,
+    VBrainTaskMixin,
+    deferral_backstop,
+    positive,
 )
+from airflow_provider_vbrain.exceptions import VBrainError
+from airflow_provider_vbrain.jobs import EventStatus, Outcome, PollTracker, outcome_of, read_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -79,7 +77,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, **kwargs)
+        super().__init__(poke_interval=positive("poke_interval", poke_interval), **kwargs)
         self.max_result_bytes = max_result_bytes
         self.job_id = job_id
         self.repository_id = repository_id
@@ -87,8 +85,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         self.vbrain_conn_id = vbrain_conn_id
         self.application_id = application_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self._last_state: JobState | None = None
-        self._failures = 0
+        self._tracker = PollTracker()
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -108,17 +105,14 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         try:
             status = self.hook.get_job_status(self.job_id, self.repository_id)
         except VBrainError as err:
-            self._failures += 1
-            if not is_transient(err) or self._failures >= MAX_CONSECUTIVE_POLL_FAILURES:
+            if not self._tracker.tolerate(err):
                 raise
             self.log.warning(
-                "Polling VBrain job %s failed (%d in a row): %s", self.job_id, self._failures, err
+                "Polling VBrain job %s failed (%d in a row): %s", self.job_id, self._tracker.failures, err
             )
             return False
-        self._failures = 0
-        if status.state != self._last_state:
+        if self._tracker.observe(status):
             self.log_status(status)
-            self._last_state = status.state
         outcome = outcome_of(status)
         if outcome is Outcome.WAIT:
             return False
@@ -142,10 +136,13 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         ``soft_fail``; when poking, only a timeout is skipped. A failed VBrain job
         fails the task in every mode, so the base's wrapper is bypassed here.
         """
+        timed_out = f"VBrain job {self.job_id}: the deferral timed out, no triggerer answered in time"
+        if next_method == "__fail__" and (next_kwargs or {}).get("error") in AIRFLOW_2_DEFERRAL_TIMEOUTS:
+            raise self._timed_out(timed_out)
         try:
             return super(BaseSensorOperator, self).resume_execution(next_method, next_kwargs, context)
-        except DeferralTimeout as err:  # the backstop: no triggerer answered in time
-            raise self._timed_out(f"VBrain job {self.job_id}: the deferral timed out ({err})") from err
+        except DeferralTimeout as err:  # Airflow 3's way of saying the same
+            raise self._timed_out(timed_out) from err
 
     def _timed_out(self, message: str) -> Exception:
         return AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)

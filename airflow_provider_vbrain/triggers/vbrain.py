@@ -11,15 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
-from airflow_provider_vbrain.jobs import (
-    MAX_CONSECUTIVE_POLL_FAILURES,
-    EventStatus,
-    JobEvent,
-    JobState,
-    Outcome,
-    is_transient,
-    outcome_of,
-)
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, Outcome, PollTracker, outcome_of
 
 __all__ = ["VBrainJobTrigger"]
 
@@ -79,23 +71,21 @@ class VBrainJobTrigger(BaseTrigger):
 
     async def _wait(self) -> JobEvent:
         hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)
-        last_state: JobState | None = None
+        tracker = PollTracker()
         last_raw = "unknown"
-        failures = 0
         while True:
             try:
                 status = await hook.get_job_status(self.job_id, self.repository_id)
             except VBrainError as err:
-                failures += 1
-                if not is_transient(err) or failures >= MAX_CONSECUTIVE_POLL_FAILURES:
+                if not tracker.tolerate(err):
                     return self._event(EventStatus.ERROR, last_raw, str(err))
-                self.log.warning("Polling VBrain job %s failed (%d in a row): %s", self.job_id, failures, err)
+                self.log.warning(
+                    "Polling VBrain job %s failed (%d in a row): %s", self.job_id, tracker.failures, err
+                )
             else:
-                failures = 0
                 last_raw = status.raw_state
-                if status.state != last_state:
+                if tracker.observe(status):
                     self.log.info("VBrain job %s is %s", self.job_id, status.raw_state)
-                    last_state = status.state
                 outcome = outcome_of(status)
                 if outcome is Outcome.SUCCEEDED:
                     return self._event(EventStatus.SUCCEEDED, last_raw)

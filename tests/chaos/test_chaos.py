@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.hooks.vbrain import close_shared_session
 from airflow_provider_vbrain.sensors.vbrain import VBrainJobSensor
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 from tests.conftest import connection_json, state, xcom
@@ -86,8 +85,11 @@ def test_worker_lost_after_submit_then_retried_reattaches(run_dag: Any, chaos_co
     assert len([r for r in chaos_conn.requests() if r["method"] == "POST" and "execute" in r["path"]]) == 1
 
 
-async def test_triggerer_restart_mid_wait_resumes_from_serialize(chaos_conn: Any) -> None:
-    """The sensor defers; the triggerer stops mid-wait; a new one rebuilds the trigger and finishes."""
+def test_triggerer_restart_mid_wait_resumes_from_serialize(chaos_conn: Any) -> None:
+    """The sensor defers; the triggerer stops mid-wait; a new one rebuilds the trigger and finishes.
+
+    Each triggerer is its own event loop (``asyncio.run``), as separate processes would be.
+    """
     from airflow.exceptions import TaskDeferred
 
     from airflow_provider_vbrain.hooks.vbrain import VBrainHook
@@ -99,19 +101,21 @@ async def test_triggerer_restart_mid_wait_resumes_from_serialize(chaos_conn: Any
         task_id="wait", job_id=job_id, repository_id=repository_id, deferrable=True, poke_interval=0.05
     )
     with pytest.raises(TaskDeferred) as deferred:
-        await asyncio.to_thread(sensor.execute, {})
+        sensor.execute({})
     path, kwargs = deferred.value.trigger.serialize()
+    assert path == "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
 
-    async def first_event(trigger: VBrainJobTrigger) -> Any:
-        async for event in trigger.run():
-            return event.payload
+    async def first_event(timeout: float) -> Any:
+        async def run() -> Any:
+            async for event in VBrainJobTrigger(**kwargs).run():
+                return event.payload
+
+        return await asyncio.wait_for(run(), timeout)
 
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(first_event(VBrainJobTrigger(**kwargs)), 0.3)  # the triggerer dies
+        asyncio.run(first_event(0.3))  # the first triggerer dies mid-wait
     chaos_conn.finish_job(job_id)
-    assert path == "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
-    event = await asyncio.wait_for(first_event(VBrainJobTrigger(**kwargs)), 10)
+    event = asyncio.run(first_event(10))  # a new triggerer, rebuilt from serialize()
     assert event["status"] == "succeeded"
     assert kwargs["end_time"] > time.time()  # the deadline survived as an absolute time
-    assert await asyncio.to_thread(sensor.execute_complete, {}, event) == {"value": 200}
-    await close_shared_session()
+    assert sensor.execute_complete({}, event) == {"value": 200}

@@ -64,6 +64,8 @@ def test_a_failed_job_fails_the_task_and_quotes_its_logs(
     assert f"VBrain job {job['job_id']} in repository {job['repository_id']} ended failed" in printed
     assert "end of its logs" in printed
     assert "--- job.log ---" in printed
+    if failed_task == "execute":  # the id is there for clean-up tasks although the task failed
+        assert xcom(dag_run, "execute", key="job_id") == job["job_id"]
 
 
 @pytest.mark.parametrize("mode", ["deferrable", "poke", "reschedule"])

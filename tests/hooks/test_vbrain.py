@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -15,6 +16,7 @@ import pytest
 
 from airflow_provider_vbrain._api import RetryPolicy
 from airflow_provider_vbrain.exceptions import (
+    VBrainAPIError,
     VBrainAuthError,
     VBrainBadRequestError,
     VBrainConnectionError,
@@ -483,3 +485,110 @@ async def test_async_tls_with_the_connections_ca_bundle(
     with pytest.raises(VBrainConnectionError, match="TLS handshake failed"):
         await VBrainAsyncHook("vbrain_untrusted").get_job_status(job_id, repository_id)
     await close_shared_session()
+
+
+# ---------------------------------------------------------------- redirects and lookups
+
+
+@pytest.fixture
+def redirecting_server() -> Any:
+    """A server on 127.0.0.1 that redirects everything to a second one on 127.0.0.2, which records
+    the headers it receives."""
+    import http.server
+    import threading
+
+    received: list[dict[str, str]] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            received.append(dict(self.headers))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        do_POST = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Elsewhere)
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.2:{elsewhere.server_port}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    redirect = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    for server in (elsewhere, redirect):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{redirect.server_port}", received
+    for server in (elsewhere, redirect):
+        server.shutdown()
+        server.server_close()
+
+
+def test_redirects_are_not_followed_so_the_key_stays_home(
+    redirecting_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, received = redirecting_server
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(url))
+    for call in (VBrainHook().list_repositories, VBrainHook().create_repository):
+        with pytest.raises(
+            VBrainAPIError, match=r"answered HTTP 302: redirected to http://127\.0\.0\.2:\d+/api"
+        ):
+            call()
+
+    async def async_call() -> None:
+        try:
+            await VBrainAsyncHook().get_job_status("j", "r")
+        finally:
+            await close_shared_session()
+
+    with pytest.raises(VBrainAPIError, match="HTTP 302: redirected to"):
+        asyncio.run(async_call())
+    assert received == []
+
+
+@pytest.mark.parametrize(
+    ("bodies", "found"),
+    [
+        pytest.param([], None, id="nothing-listed"),
+        pytest.param([("a", {"metadata": {}})], None, id="none-tagged"),
+        pytest.param(
+            [
+                ("old", {"metadata": {"airflow": {"run_id": "r"}}, "created_on": "2026-01-01_10:00:00"}),
+                ("new", {"metadata": {"airflow": {"run_id": "r"}}, "created_on": "2026-01-01_11:00:00"}),
+                ("other", {"metadata": {"airflow": {"run_id": "x"}}, "created_on": "2026-01-01_12:00:00"}),
+            ],
+            "new",
+            id="newest-tagged",
+        ),
+    ],
+)
+def test_finding_by_identity(bodies: list[Any], found: str | None) -> None:
+    from airflow_provider_vbrain.hooks.vbrain import _newest_tagged
+
+    assert _newest_tagged(bodies, {"run_id": "r"}, "job") == found
+
+
+def test_finding_by_identity_needs_metadata_in_the_answers() -> None:
+    from airflow_provider_vbrain.exceptions import VBrainReattachUnavailableError
+    from airflow_provider_vbrain.hooks.vbrain import _newest_tagged
+
+    with pytest.raises(VBrainReattachUnavailableError, match="job answers carry no metadata"):
+        _newest_tagged([("a", {"job_status": "started"})], {"run_id": "r"}, "job")
+
+
+@pytest.mark.parametrize("job_id", ["x/../../tmp/evil", "../..", "a\\\\b"])
+def test_download_file_names_stay_in_their_folder(job_id: str) -> None:
+    from airflow_provider_vbrain.hooks.vbrain import file_safe
+
+    assert "/" not in file_safe(job_id)
+    assert "\\\\" not in file_safe(job_id)

@@ -113,3 +113,32 @@ def test_resuming_with_an_error_event_raises_its_message(task: str) -> None:
     event = {"status": "error", "job_id": "j", "repository_id": "r", "message": "GET ... answered HTTP 403"}
     with pytest.raises(VBrainError, match="answered HTTP 403"):
         operator.execute_complete(context(), event)
+
+
+@pytest.mark.parametrize("error", ["Trigger timeout", "Trigger/execution timeout"])
+@pytest.mark.parametrize("soft_fail", [False, True], ids=["fails", "soft-fail-skips"])
+def test_a_deferral_that_timed_out_is_the_sensors_own_timeout(error: str, soft_fail: bool) -> None:
+    """The backstop: no triggerer ran the trigger before the deferral's own timeout."""
+    from airflow_provider_vbrain._compat import AirflowSensorTimeout, AirflowSkipException
+
+    sensor = VBrainJobSensor(task_id="s", job_id="j", repository_id="r", soft_fail=soft_fail)
+    expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
+    with pytest.raises(expected, match="VBrain job j: the deferral timed out"):
+        sensor.resume_execution("__fail__", {"error": error}, context())
+
+
+def test_soft_fail_does_not_skip_a_trigger_that_crashed() -> None:
+    from airflow_provider_vbrain._compat import AirflowSkipException
+
+    sensor = VBrainJobSensor(task_id="s", job_id="j", repository_id="r", soft_fail=True)
+    with pytest.raises(Exception, match="Trigger failure") as caught:
+        sensor.resume_execution("__fail__", {"error": "Trigger failure"}, context())
+    assert not isinstance(caught.value, AirflowSkipException)
+
+
+@pytest.mark.parametrize("interval", [0, -1, 0.0])
+def test_polling_intervals_must_be_positive(interval: float) -> None:
+    with pytest.raises(ValueError, match="poll_interval must be more than 0 seconds"):
+        VBrainExecuteJobOperator(task_id="e", repository_id="r", poll_interval=interval)
+    with pytest.raises(ValueError, match="poke_interval must be more than 0 seconds"):
+        VBrainJobSensor(task_id="s", job_id="j", repository_id="r", poke_interval=interval)
