@@ -128,6 +128,9 @@ def demo_ui(port: int) -> int:
         AIRFLOW__API__PORT=str(port),
     )
     migrate_if_needed(env, home)
+    # Started in the background of a script, this process may have inherited SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with emulator() as url:
         env["AIRFLOW_CONN_VBRAIN_DEFAULT"] = connection(url)
         print(f"VBrain emulator at {url}")
@@ -136,13 +139,25 @@ def demo_ui(port: int) -> int:
         standalone = subprocess.Popen(
             [sys.executable, "-m", "airflow", "standalone"],
             env=env,
+            start_new_session=True,  # its own process group, stopped as a whole below
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             return standalone.wait()
         except KeyboardInterrupt:
-            standalone.send_signal(signal.SIGINT)
-            return standalone.wait(timeout=60)
+            print("Stopping Airflow...", flush=True)
+            return stop_group(standalone)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> int:
+    """SIGINT to the process's group (what Ctrl-C would send), then SIGKILL whatever is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return 0
 
 
 def main() -> int:
