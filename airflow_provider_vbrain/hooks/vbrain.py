@@ -502,6 +502,8 @@ _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSe
     weakref.WeakKeyDictionary()
 )
 _SESSION_CLOSERS: set[asyncio.Task[None]] = set()
+#: Connections the shared session keeps open at most (requests beyond wait for one to free up).
+SHARED_SESSION_CONNECTIONS = 100
 
 
 def shared_session() -> aiohttp.ClientSession:
@@ -515,8 +517,9 @@ def shared_session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     session = _SESSIONS.get(loop)
     if session is None or session.closed:
-        # No per-host cap below the triggerer's own concurrency: many waits, few hosts.
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
+        # A bounded pool: thousands of waiting triggers share a few reused connections instead of
+        # opening one each per burst (each new TLS connection costs a handshake and a buffer).
+        connector = aiohttp.TCPConnector(limit=SHARED_SESSION_CONNECTIONS, keepalive_timeout=30)
         session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
         _SESSIONS[loop] = session
         closer = loop.create_task(_close_at_shutdown(loop, session), name="vbrain-session-closer")
