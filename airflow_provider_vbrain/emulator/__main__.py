@@ -10,12 +10,14 @@ import logging
 import signal
 import ssl
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from airflow_provider_vbrain.emulator.app import create_app
 from airflow_provider_vbrain.emulator.applications import register_application
 from airflow_provider_vbrain.emulator.server import start_site, url_host
 from airflow_provider_vbrain.emulator.state import DEFAULT_QUEUE_SECONDS, DEFAULT_RUN_SECONDS, EmulatorState
+from airflow_provider_vbrain.emulator.tls import self_signed_certificate
 
 DEFAULT_PORT = 8765
 
@@ -87,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (needs --tls-key)"
     )
     parser.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    parser.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="serve HTTPS with a new self-signed certificate for localhost and 127.0.0.1; its path is "
+        "printed, for clients to trust (the VBrain connection's verify extra)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument(
         "--application",
@@ -128,6 +136,8 @@ async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -
     try:
         scheme = "https" if ssl_context is not None else "http"
         print(f"VBrain emulator listening on {scheme}://{url_host(args.host)}:{port}", flush=True)
+        if args.tls_self_signed:
+            print(f"Clients trust its certificate with: {args.tls_cert}", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
@@ -143,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _register(parser, args.application)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if args.tls_self_signed:
+        if args.tls_cert:
+            parser.error("--tls-self-signed replaces --tls-cert and --tls-key")
+        args.tls_cert, args.tls_key = self_signed_certificate(tempfile.mkdtemp(prefix="vbrain-emulator-tls-"))
     ssl_context = None
     if args.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -92,6 +92,8 @@ class _VBrainHookBase(BaseHook):
         self.application_id = application_id
         self._retry_policy = retry_policy
         self._settings: VBrainSettings | None = None
+        # Headers depend only on the repository: built and checked once each, not on every poll.
+        self._header_cache: dict[str | None, dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vbrain_conn_id={self.vbrain_conn_id!r})"
@@ -105,7 +107,11 @@ class _VBrainHookBase(BaseHook):
         return settings
 
     def _headers(self, settings: VBrainSettings, request: ApiRequest) -> dict[str, str]:
-        return _api.build_headers(settings, self.application_id, request)
+        headers = self._header_cache.get(request.repository_id)
+        if headers is None:
+            headers = _api.build_headers(settings, self.application_id, request)
+            self._header_cache[request.repository_id] = headers
+        return headers
 
 
 class VBrainHook(_VBrainHookBase):
@@ -434,6 +440,10 @@ class VBrainAsyncHook(_VBrainHookBase):
     so a triggerer waiting on many jobs reuses its connections.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._status_requests: dict[tuple[str, str], ApiRequest] = {}
+
     async def get_settings(self) -> VBrainSettings:
         """The connection's settings, read without blocking the event loop."""
         if self._settings is None:
@@ -442,7 +452,13 @@ class VBrainAsyncHook(_VBrainHookBase):
 
     async def get_job_status(self, job_id: str, repository_id: str) -> JobStatus:
         """The job's typed status (see :meth:`VBrainHook.get_job_status`)."""
-        return await self._call(_api.get_job_status(job_id, repository_id))
+        # A trigger asks this every poll: describe the request once.
+        request = self._status_requests.get((job_id, repository_id))
+        if request is None:
+            request = self._status_requests[job_id, repository_id] = _api.get_job_status(
+                job_id, repository_id
+            )
+        return await self._call(request)
 
     async def get_job_result(self, job_id: str, repository_id: str) -> Any:
         """The ``output`` of a finished job (see :meth:`VBrainHook.get_job_result`)."""
@@ -486,7 +502,7 @@ class VBrainAsyncHook(_VBrainHookBase):
                 headers=self._headers(settings, request),
                 params=request.query,
                 json=request.json_body,
-                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                timeout=_client_timeout(settings.timeout),
                 ssl=await _ssl_option(settings),
                 allow_redirects=False,  # a redirect would carry the API key to another host
             ) as answer:
@@ -542,6 +558,13 @@ async def close_shared_session() -> None:
     session = _SESSIONS.pop(asyncio.get_running_loop(), None)
     if session is not None and not session.closed:
         await session.close()
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 @functools.lru_cache(maxsize=16)

@@ -38,6 +38,7 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--control",
         "--tls-cert",
         "--tls-key",
+        "--tls-self-signed",
         "--quiet",
         "--application",
     ):
@@ -185,3 +186,17 @@ def test_users_own_application(emulator_process: list[Emulator], tmp_path: Path)
     job = requests.post(f"{base}/job/execute", headers=headers, json={"params": {"base": 21}}, timeout=5)
     result = requests.get(f"{base}/job/{job.json()['job_id']}/result", headers=headers, timeout=5)
     assert result.json() == {"output": {"demand": 42}}
+
+
+def test_tls_self_signed(emulator_process: list[Emulator]) -> None:
+    emulator = Emulator("--tls-self-signed", "--quiet")
+    emulator_process.append(emulator)
+    assert emulator.url.startswith("https://")
+    assert emulator.process.stdout is not None
+    cert = re.search(r"trust its certificate with: (\S+)", emulator.process.stdout.readline())
+    assert cert, "the certificate's path was not printed"
+    response = requests.get(
+        f"{emulator.url}/api/v1/repository", headers=HEADERS, verify=cert.group(1), timeout=5
+    )
+    assert response.json() == []
+    assert emulator.stop()[0] == 0
