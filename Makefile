@@ -59,4 +59,4 @@ pytest: sync  ## The test suite on the locked (newest) Airflow.
 test-airflow2: uv  ## The test suite again on the lowest Airflow 2 (AIRFLOW_2_VERSION), lock untouched.
 	$(UV) run --isolated --no-project --with-editable . $(AIRFLOW_2_TEST_DEPS) pytest
 
-test: lint typecheck docs pytest test-airflow2 demo  ## Everything CI checks.
+test: lint typecheck docs bench-check pytest test-airflow2 demo  ## Everything CI checks.

@@ -1,0 +1,101 @@
+"""Run the benchmarks: ``make bench`` (full, minutes) or ``make bench-check`` (``--quick --no-write``).
+
+Full runs write ``benchmarks/results/latest.json``, ``docs/benchmarks.md`` and
+``docs/_static/benchmarks.png``. Quick runs do every benchmark once at a tiny size, only to keep the
+scripts working, and exit non-zero when one breaks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common
+import parse_cost
+import report
+import triggerer_load
+import worker_slot
+from _common import RESULTS, machine_facts, temp_dir
+
+BENCHMARKS = ("triggerer", "worker_slot", "parse")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="each benchmark once at a tiny size")
+    parser.add_argument("--no-write", action="store_true", help="write no results or docs")
+    parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this one (repeatable)")
+    args = parser.parse_args(argv)
+    chosen = args.only or list(BENCHMARKS)
+    # Airflow homes, certificates and child logs all go under one folder, removed after a clean run.
+    _common.TEMP_ROOT = temp_dir("vbrain-bench-")
+    log_dir = temp_dir("logs-")
+    say = _printer()
+    say(f"benchmarks ({'quick' if args.quick else 'full'}); child logs in {log_dir}")
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": machine_facts(), "quick": args.quick}
+    failed = []
+
+    def attempt(name: str, fn: Any) -> None:
+        begun = time.monotonic()
+        try:
+            results[name] = fn()
+        except Exception:
+            failed.append(name)
+            say(f"{name} FAILED:\n{traceback.format_exc()}")
+        results.setdefault("durations_s", {})[name] = round(time.monotonic() - begun, 1)
+
+    if "triggerer" in chosen:
+        say("triggerer load")
+        attempt("triggerer", lambda: triggerer_load.run(args.quick, log_dir, say))
+    parse_done: dict[str, Any] = {}
+    if "worker_slot" in chosen:
+        say("worker-slot time" + (" (parse cost measured while the jobs run)" if not args.quick else ""))
+
+        def parse_while_waiting() -> None:
+            say("DAG-parse cost")
+            parse_done["result"] = parse_cost.run(args.quick, log_dir, say)
+
+        overlap = parse_while_waiting if "parse" in chosen and not args.quick else None
+        attempt("worker_slot", lambda: worker_slot.run(args.quick, log_dir, say, overlap))
+        if "result" in parse_done:
+            results["parse"] = parse_done["result"]
+    if "parse" in chosen and "parse" not in results:
+        say("DAG-parse cost")
+        attempt("parse", lambda: parse_cost.run(args.quick, log_dir, say))
+    results["total_s"] = round(time.monotonic() - started, 1)
+    say(f"done in {results['total_s']:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    if failed:
+        if not args.quick:
+            partial = log_dir / "partial-results.json"
+            partial.write_text(json.dumps(results, indent=2) + "\n")
+            say(f"nothing written to the repository; what was measured is in {partial}")
+        return 1
+    shutil.rmtree(_common.TEMP_ROOT, ignore_errors=True)
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+        report.write(results)
+        say("wrote benchmarks/results/latest.json, docs/benchmarks.md, docs/_static/benchmarks.png")
+    return 0
+
+
+def _printer() -> Any:
+    began = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - began:6.1f}s] {text}", flush=True)
+
+    return say
+
+
+if __name__ == "__main__":
+    sys.exit(main())
