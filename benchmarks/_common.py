@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -10,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +130,27 @@ def run_json(command: Sequence[str], env: Mapping[str, str], timeout: float, log
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         raise RuntimeError(f"{command[-1]!r} exited {done.returncode}; stderr tail:\n{tail}")
     return json.loads(lines[-1])
+
+
+@contextlib.contextmanager
+def bench_server(log: Path, home: Path, *args: str, tls: bool = False) -> Iterator[str]:
+    """Run the benchmark emulator (``_server.py``) pinned to its core; yield its base URL; stop it after."""
+    server = subprocess.Popen(
+        pinned(python("_server.py", *args), SERVER_CORE),
+        env=airflow_env(home),
+        stdout=subprocess.PIPE,
+        stderr=log.open("ab"),
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().decode()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the benchmark emulator did not start; see {log}")
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

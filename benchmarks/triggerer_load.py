@@ -37,7 +37,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import CLIENT_CORE, SERVER_CORE, airflow_env, make_certificate, pinned, python, temp_dir
+from _common import CLIENT_CORE, airflow_env, bench_server, make_certificate, pinned, python, temp_dir
 
 POLL_INTERVAL = 2.0
 MIN_SECONDS, MAX_SECONDS = 10.0, 20.0
@@ -111,19 +111,7 @@ def measure(
     home = temp_dir("vbrain-bench-triggerer-")
     server_args = ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if transport == "tls" else []
     log = log_dir / f"triggerer-{'-'.join(pollers)}-{transport}-{n}.log"
-    server = subprocess.Popen(
-        pinned(python("_server.py", *server_args), SERVER_CORE),
-        env=airflow_env(home),
-        stdout=subprocess.PIPE,
-        stderr=log.open("ab"),
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the benchmark emulator did not start; see {log}")
-        scheme = "https" if transport == "tls" else "http"
-        url = f"{scheme}://127.0.0.1:{int(line.split()[1])}"
+    with bench_server(log, home, *server_args, tls=transport == "tls") as url:
         cafile = str(tls[0]) if transport == "tls" else None
         spec = {"pollers": pollers, "n": n, "url": url, "cafile": cafile, **settings}
         env = airflow_env(home, **connections(url, cafile))
@@ -144,13 +132,6 @@ def measure(
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"triggerer client failed ({done.returncode}); stderr tail:\n{tail}")
         return [json.loads(x[7:]) for x in done.stdout.decode().splitlines() if x.startswith("RESULT {")]
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def connections(url: str, cafile: str | None) -> dict[str, str]:

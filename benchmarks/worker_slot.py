@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import BENCH_DIR, SERVER_CORE, airflow_env, pinned, python, temp_dir
+from _common import BENCH_DIR, airflow_env, bench_server, python, temp_dir
 
 VARIANTS = {
     "tutorial": "bench_tutorial_loop",
@@ -50,18 +50,7 @@ def run(
     job_seconds, poll_seconds = (2.0, 0.5) if quick else (JOB_SECONDS, POLL_SECONDS)
     home = temp_dir("vbrain-bench-emulator-")
     log = log_dir / "worker-slot.log"
-    server = subprocess.Popen(
-        pinned(python("_server.py"), SERVER_CORE),
-        env=airflow_env(home),
-        stdout=subprocess.PIPE,
-        stderr=log.open("ab"),
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline().decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the benchmark emulator did not start; see {log}")
-        url = f"http://127.0.0.1:{int(line.split()[1])}"
+    with bench_server(log, home) as url:
         children = {}
         # Quick runs share one process (one database, one dag.test() start-up) to stay fast.
         groups = [",".join(VARIANTS)] if quick else list(VARIANTS)
@@ -98,9 +87,6 @@ def run(
                 results[result.pop("variant")] = result
         with urllib.request.urlopen(f"{url}/_emulator/requests", timeout=60) as answer:
             requests_log = json.loads(answer.read())
-    finally:
-        server.terminate()
-        server.wait(10)
     for variant, result in results.items():
         mine = [r for r in requests_log if r.get("repository_id") == result["repository_id"]]
         result["requests"] = len(mine)
