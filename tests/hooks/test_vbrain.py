@@ -561,3 +561,31 @@ def test_download_file_names_stay_in_their_folder(job_id: str) -> None:
 
     assert "/" not in file_safe(job_id)
     assert "\\\\" not in file_safe(job_id)
+
+
+async def test_hooks_on_one_loop_read_the_connection_once(
+    vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airflow_provider_vbrain.hooks.vbrain as module
+
+    reads: list[str] = []
+    real = module.aget_connection
+
+    async def counting(conn_id: str) -> Any:
+        reads.append(conn_id)
+        return await real(conn_id)
+
+    monkeypatch.setattr(module, "aget_connection", counting)
+    repository_id, job_id = tutorial_job(VBrainHook())
+    statuses = await asyncio.gather(
+        *(VBrainAsyncHook().get_job_status(job_id, repository_id) for _ in range(50))
+    )
+    assert {s.job_id for s in statuses} == {job_id}
+    assert reads == ["vbrain_default"]
+
+    # A reading that failed is not kept: once the connection exists, the next hook finds it.
+    with pytest.raises(Exception, match="vbrain_later"):
+        await VBrainAsyncHook("vbrain_later").get_settings()
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_LATER", connection_json(vbrain_conn.url))
+    assert (await VBrainAsyncHook("vbrain_later").get_settings()).conn_id == "vbrain_later"
+    await close_shared_session()
