@@ -41,6 +41,19 @@ def dag(dag_id: str, **params: Any) -> DAG:
     )
 
 
+def wait_in(mode: str, job: Any, repo: Any, **kwargs: Any) -> VBrainJobSensor:
+    """The sensor ``wait`` on ``job``, in one of the three modes, polling fast."""
+    return VBrainJobSensor(
+        task_id="wait",
+        job_id=job.output,
+        repository_id=repo.output,
+        deferrable=mode == "deferrable",
+        mode="reschedule" if mode == "reschedule" else "poke",
+        poke_interval=0.1,
+        **kwargs,
+    )
+
+
 @task
 def collect(value: Any) -> Any:
     """A downstream task receiving the output, as users' own tasks would."""
@@ -58,15 +71,7 @@ for mode in ("deferrable", "poke", "reschedule"):
             job_params="{{ params.job_params }}",
             metadata="{{ params.job_metadata }}",
         )
-        wait = VBrainJobSensor(
-            task_id="wait",
-            job_id=job.output,
-            repository_id=repo.output,
-            deferrable=mode == "deferrable",
-            mode="reschedule" if mode == "reschedule" else "poke",
-            poke_interval=0.1,
-        )
-        collect(wait.output)
+        collect(wait_in(mode, job, repo).output)
 
     for soft_fail in (False, True):
         with dag(f"e2e_sensor_timeout_{mode}{'_soft' if soft_fail else ''}"):
@@ -77,30 +82,13 @@ for mode in ("deferrable", "poke", "reschedule"):
                 job_params=TUTORIAL,
                 metadata={"emulator_run_seconds": 60},
             )
-            VBrainJobSensor(
-                task_id="wait",
-                job_id=job.output,
-                repository_id=repo.output,
-                deferrable=mode == "deferrable",
-                mode="reschedule" if mode == "reschedule" else "poke",
-                poke_interval=0.1,
-                timeout=1,
-                soft_fail=soft_fail,
-            )
+            wait_in(mode, job, repo, timeout=1, soft_fail=soft_fail)
 
     # soft_fail skips on a timeout only: a failed job fails the sensor in every mode.
     with dag(f"e2e_sensor_failed_job_soft_{mode}"):
         repo = VBrainCreateRepositoryOperator(task_id="create")
         job = VBrainExecuteJobOperator(task_id="execute", repository_id=repo.output, job_params={"a": 1})
-        VBrainJobSensor(
-            task_id="wait",
-            job_id=job.output,
-            repository_id=repo.output,
-            deferrable=mode == "deferrable",
-            mode="reschedule" if mode == "reschedule" else "poke",
-            poke_interval=0.1,
-            soft_fail=True,
-        )
+        wait_in(mode, job, repo, soft_fail=True)
 
 # Execute and wait, both ways; the output arrives as XCom "result".
 for deferrable in (True, False):
