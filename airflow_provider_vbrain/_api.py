@@ -609,8 +609,12 @@ def delete_job(job_id: str, repository_id: str) -> ApiRequest:
 def _job(
     suffix: str, job_id: str, repository_id: str, parse: Callable[[ApiRequest, Response], Any]
 ) -> ApiRequest:
-    path = f"/job/{_segment('job_id', job_id)}{suffix}"
-    return ApiRequest("GET", path, parse, repository_id=_repo(repository_id))
+    return ApiRequest("GET", job_path(job_id) + suffix, parse, repository_id=_repo(repository_id))
+
+
+def job_path(job_id: str) -> str:
+    """A job's path below ``/api/v1``, the id encoded into one segment."""
+    return f"/job/{_segment('job_id', job_id)}"
 
 
 def _repo(repository_id: str) -> str:

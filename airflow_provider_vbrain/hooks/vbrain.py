@@ -92,8 +92,6 @@ class _VBrainHookBase(BaseHook):
         self.application_id = application_id
         self._retry_policy = retry_policy
         self._settings: VBrainSettings | None = None
-        # Headers depend only on the repository: built and checked once each, not on every poll.
-        self._header_cache: dict[str | None, dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vbrain_conn_id={self.vbrain_conn_id!r})"
@@ -106,11 +104,7 @@ class _VBrainHookBase(BaseHook):
         return settings
 
     def _headers(self, settings: VBrainSettings, request: ApiRequest) -> dict[str, str]:
-        headers = self._header_cache.get(request.repository_id)
-        if headers is None:
-            headers = _api.build_headers(settings, self.application_id, request)
-            self._header_cache[request.repository_id] = headers
-        return headers
+        return _api.build_headers(settings, self.application_id, request)
 
 
 class VBrainHook(_VBrainHookBase):
@@ -353,7 +347,7 @@ class VBrainHook(_VBrainHookBase):
 
     def job_url(self, job_id: str) -> str:
         """The API URL of a job's status, for logs and links."""
-        return f"{self.settings.api_url}{_api.get_job_status(job_id, '-').path}"
+        return self.settings.api_url + _api.job_path(job_id)
 
     def job_log_tail(self, job_id: str, repository_id: str, lines: int = LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of each file in a job's logs ZIP (downloaded to a temporary folder)."""
@@ -439,10 +433,6 @@ class VBrainAsyncHook(_VBrainHookBase):
     so a triggerer waiting on many jobs reuses its connections.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._status_requests: dict[tuple[str, str], ApiRequest] = {}
-
     async def get_settings(self) -> VBrainSettings:
         """The connection's settings, read without blocking the event loop.
 
@@ -456,13 +446,7 @@ class VBrainAsyncHook(_VBrainHookBase):
 
     async def get_job_status(self, job_id: str, repository_id: str) -> JobStatus:
         """The job's typed status (see :meth:`VBrainHook.get_job_status`)."""
-        # A trigger asks this every poll: describe the request once.
-        request = self._status_requests.get((job_id, repository_id))
-        if request is None:
-            request = self._status_requests[job_id, repository_id] = _api.get_job_status(
-                job_id, repository_id
-            )
-        return await self._call(request)
+        return await self._call(_api.get_job_status(job_id, repository_id))
 
     async def get_job_result(self, job_id: str, repository_id: str) -> Any:
         """The ``output`` of a finished job (see :meth:`VBrainHook.get_job_result`)."""
