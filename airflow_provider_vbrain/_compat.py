@@ -1,39 +1,20 @@
-"""The one place that knows where Airflow 2 and Airflow 3 keep things.
+"""The one place that knows where each Airflow line keeps things.
 
-Airflow 3 moved the authoring API to ``airflow.sdk``; the old paths still work
-there but warn. Everything else in this package imports from here.
+Every name is looked up on its own, newest location first: Airflow 3 moved
+the authoring API to ``airflow.sdk`` a piece at a time (``BaseOperator`` in
+3.0, ``BaseHook`` in 3.1, the exceptions in 3.2), and the old paths warn
+where the new ones exist. Deciding by major version, or importing a group of
+names in one ``try``, breaks on the lines in between. Everything else in this
+package imports Airflow's authoring names from here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-try:  # Airflow 3
-    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator, PokeReturnValue
-    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
-    from airflow.sdk.exceptions import TaskDeferralTimeout as DeferralTimeout
-    from airflow.sdk.log import mask_secret
-
-    AIRFLOW_V3 = True
-except ImportError:  # Airflow 2.10+
-    from airflow.exceptions import AirflowSensorTimeout, AirflowSkipException  # type: ignore
-
-    class DeferralTimeout(Exception):  # type: ignore[no-redef]
-        """Airflow 2 has no deferral-timeout error: it resumes with ``__fail__`` (below) instead."""
-
-    from airflow.hooks.base import BaseHook  # type: ignore
-    from airflow.models.baseoperator import BaseOperator  # type: ignore
-    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore
-    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore
-
-    AIRFLOW_V3 = False
-
-#: The errors with which Airflow 2 resumes a task (``next_method="__fail__"``) whose deferral timed out.
-AIRFLOW_2_DEFERRAL_TIMEOUTS = frozenset({"Trigger/execution timeout", "Trigger timeout"})
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AIRFLOW_2_DEFERRAL_TIMEOUTS",
-    "AIRFLOW_V3",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
@@ -43,9 +24,57 @@ __all__ = [
     "PokeReturnValue",
     "aget_connection",
     "default_deferrable",
+    "find",
     "mask_secret",
     "object_storage_path",
 ]
+
+
+def find(name: str, *modules: str) -> Any:
+    """``name`` from the first of ``modules`` that has it, or None when none does.
+
+    List the newest location first: an old path that still works on a newer
+    line usually warns there.
+    """
+    for module in modules:
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def _require(name: str, *modules: str) -> Any:
+    found = find(name, *modules)
+    if found is None:
+        raise ImportError(f"this Airflow has no {name} in any of {', '.join(modules)}")
+    return found
+
+
+class _NoDeferralTimeout(Exception):
+    """Stands in where Airflow has no deferral-timeout error (2.x): it resumes with ``__fail__`` instead."""
+
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator, PokeReturnValue
+    from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.exceptions import TaskDeferralTimeout as DeferralTimeout
+    from airflow.sdk.log import mask_secret
+else:
+    BaseHook = _require("BaseHook", "airflow.sdk", "airflow.hooks.base")  # sdk: 3.1+
+    BaseOperator = _require("BaseOperator", "airflow.sdk", "airflow.models.baseoperator")  # sdk: 3.0+
+    BaseSensorOperator = _require("BaseSensorOperator", "airflow.sdk", "airflow.sensors.base")
+    PokeReturnValue = _require("PokeReturnValue", "airflow.sdk", "airflow.sensors.base")
+    # airflow.sdk.exceptions has these from 3.2; airflow.exceptions before (and warns after).
+    AirflowSensorTimeout = _require("AirflowSensorTimeout", "airflow.sdk.exceptions", "airflow.exceptions")
+    AirflowSkipException = _require("AirflowSkipException", "airflow.sdk.exceptions", "airflow.exceptions")
+    DeferralTimeout = (
+        find("TaskDeferralTimeout", "airflow.sdk.exceptions", "airflow.exceptions") or _NoDeferralTimeout
+    )
+    mask_secret = _require("mask_secret", "airflow.sdk.log", "airflow.utils.log.secrets_masker")
+
+#: The errors with which Airflow 2 resumes a task (``next_method="__fail__"``) whose deferral timed out.
+AIRFLOW_2_DEFERRAL_TIMEOUTS = frozenset({"Trigger/execution timeout", "Trigger timeout"})
 
 
 async def aget_connection(conn_id: str) -> Any:
@@ -66,8 +95,4 @@ def default_deferrable() -> bool:
 
 def object_storage_path(url: str) -> Any:
     """Airflow's ``ObjectStoragePath`` for ``url`` (imported only when used)."""
-    try:
-        from airflow.sdk import ObjectStoragePath
-    except ImportError:
-        from airflow.io.path import ObjectStoragePath  # type: ignore
-    return ObjectStoragePath(url)
+    return _require("ObjectStoragePath", "airflow.sdk", "airflow.io.path")(url)

@@ -149,11 +149,13 @@ def test_connection_is_read_once_and_lazily(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_key_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_vbrain._compat import AIRFLOW_V3
+    from airflow_provider_vbrain._compat import find
 
     settings_for(monkeypatch, raw())
-    if AIRFLOW_V3:
-        from airflow.sdk._shared.secrets_masker import redact
-    else:
-        from airflow.utils.log.secrets_masker import redact
+    redact = find(
+        "redact",
+        "airflow.sdk._shared.secrets_masker",  # 3.2+
+        "airflow.sdk.execution_time.secrets_masker",  # 3.0, 3.1
+        "airflow.utils.log.secrets_masker",  # 2.x
+    )
     assert API_KEY not in str(redact(f"header x-api-key={API_KEY}"))

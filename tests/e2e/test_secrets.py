@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_vbrain._compat import AIRFLOW_V3
 from tests.conftest import PRINTED, key_leaks
 
 
 def test_the_api_key_was_never_persisted_or_printed(dag_bag: Any) -> None:
     """Task output and exception texts, the emulator's request logs, task log files,
     XComs, rendered template fields, task instances, and trigger kwargs (decrypted)."""
+    import airflow
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
     from sqlalchemy import text
@@ -32,7 +32,7 @@ def test_the_api_key_was_never_persisted_or_printed(dag_bag: Any) -> None:
         triggers = session.query(Trigger).all()
         leaks += [f"trigger {t.id}: {t.kwargs}" for t in triggers if key_leaks(repr(t.kwargs))]
     assert not leaks
-    if AIRFLOW_V3:
+    if int(airflow.__version__.split(".")[0]) >= 3:  # Airflow 2's dag.test() leaves no trigger rows
         assert triggers, "the deferrable runs left trigger rows to audit"
 
 
