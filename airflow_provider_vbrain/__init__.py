@@ -9,6 +9,9 @@ __all__ = ["__version__", "get_provider_info"]
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's ``ProvidersManager``."""
+    from airflow_provider_vbrain._form import CONN_TYPE, provider_form
+    from airflow_provider_vbrain._wire import DEFAULT_BASE_URL
+
     return {
         "package-name": "airflow-provider-vbrain",
         "name": "VBrain",
@@ -17,7 +20,7 @@ def get_provider_info() -> dict:
         "integrations": [
             {
                 "integration-name": "VBrain",
-                "external-doc-url": "https://vbrain.visagio.com",
+                "external-doc-url": DEFAULT_BASE_URL,
                 "tags": ["service"],
             }
         ],
@@ -48,35 +51,10 @@ def get_provider_info() -> dict:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_vbrain.hooks.vbrain.VBrainHook",
-                "connection-type": "vbrain",
+                "connection-type": CONN_TYPE,
                 "hook-name": "VBrain",
-                # Read by Airflow 3.2+; Airflow 2 asks the hook class instead.
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port"],
-                    "relabeling": {"host": "Base URL", "login": "Username", "password": "API key"},
-                    "placeholders": {
-                        "host": "https://vbrain.visagio.com",
-                        "login": "the VBrain user name",
-                        "extra": '{"timeout": 60, "verify": true}',
-                    },
-                },
-                "conn-fields": {
-                    "organization_id": {
-                        "label": "Organization ID",
-                        "description": "Sent as the organization_id header (required).",
-                        "schema": {"type": "string", "minLength": 1},
-                    },
-                    "client_id": {
-                        "label": "Client ID",
-                        "description": "Sent as the client_id header (required).",
-                        "schema": {"type": "string", "minLength": 1},
-                    },
-                    "application_id": {
-                        "label": "Application ID",
-                        "description": "Default application, e.g. Tutorial; tasks may override it.",
-                        "schema": {"type": ["string", "null"]},
-                    },
-                },
+                # Read by Airflow 3.2+; earlier lines ask the hook class, which describes the same form.
+                **provider_form(),
             }
         ],
     }

@@ -1,26 +1,16 @@
-"""What operators and the sensor share: the cached hook, file locations and the handling of a job's end."""
+"""What operators and the sensor share: the cached hook, the deferral, and the handling of a job's end."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain._compat import object_storage_path
-from airflow_provider_vbrain.exceptions import (
-    VBrainError,
-    VBrainInputError,
-    VBrainJobTimeoutError,
-    VBrainMaybeCreatedError,
-    VBrainReattachUnavailableError,
-    VBrainResultTooLargeError,
-)
+from airflow_provider_vbrain.exceptions import VBrainError, VBrainJobTimeoutError, VBrainResultTooLargeError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
 
 if TYPE_CHECKING:
     from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
@@ -36,7 +26,6 @@ class VBrainTaskMixin:
     vbrain_conn_id: str
     application_id: str | None
     max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES
-    reattach_on_retry: bool = True
     log: Any  # the operator's logger
 
     @functools.cached_property
@@ -44,12 +33,13 @@ class VBrainTaskMixin:
         """The task's hook, built on first use (never while the DAG file is parsed)."""
         return VBrainHook(self.vbrain_conn_id, self.application_id)
 
-    def log_status(self, status: JobStatus) -> None:
-        """Log a status change of a job (the operators call this only when the state changed)."""
-        self.log.info("VBrain job %s is %s", status.job_id, status.raw_state)
-
     def job_trigger(
-        self, job_id: str, repository_id: str, poll_interval: float, timeout: float | None
+        self,
+        job_id: str,
+        repository_id: str,
+        poll_interval: float,
+        timeout: float | None,
+        last_state: JobState | None = None,
     ) -> VBrainJobTrigger:
         """The trigger to defer to, with the deadline made absolute so a triggerer restart keeps it."""
         from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
@@ -61,12 +51,15 @@ class VBrainTaskMixin:
             application_id=self.application_id,
             poll_interval=poll_interval,
             end_time=None if timeout is None else time.time() + timeout,
+            last_state=None if last_state is None else last_state.value,
         )
 
     def raise_for_unsuccessful(self, event: JobEvent) -> None:
         """Turn every event but ``succeeded`` into the matching error (timeouts are the caller's)."""
         if event.status is EventStatus.SUCCEEDED:
             return
+        if event.error is not None:  # the wait ran in this process and kept its error
+            raise event.error
         if event.status is EventStatus.FAILED:
             raise self.failure(event.job_id, event.repository_id, event.job_status)
         if event.status is EventStatus.TIMEOUT:
@@ -80,38 +73,6 @@ class VBrainTaskMixin:
         error = self.hook.job_failure(job_id, repository_id, job_status)
         self.log.error("%s", error)
         return error
-
-    def create_once(self, create: Callable[[], str], find: Callable[[], str | None], what: str) -> str:
-        """Create a repository or job; after an unconfirmed create, reattach or create again.
-
-        ``find`` looks the object up by this task's identity. When the answer to a
-        create was lost, the object found is used; when the lookup proves none exists,
-        nothing was created and one more create is safe. When the lookup cannot tell
-        (VBrain's answers carry no metadata), or without ``reattach_on_retry``, the
-        unconfirmed create fails the task instead.
-        """
-        try:
-            return create()
-        except VBrainMaybeCreatedError as err:
-            if not self.reattach_on_retry:
-                raise
-            self.log.warning("%s Looking for it by this task's identity.", err)
-            found = self.find_earlier(find)
-            if found is False:
-                raise
-            if found is not None:
-                self.log.info("The %s was created: reattaching to %s", what, found)
-                return found
-        self.log.info("No %s was created: submitting again", what)
-        return create()
-
-    def find_earlier(self, find: Callable[[], Any]) -> Any:
-        """``find()``, or False when VBrain's answers cannot tell (logged)."""
-        try:
-            return find()
-        except VBrainReattachUnavailableError as err:
-            self.log.warning("Reattaching is not possible: %s", err)
-            return False
 
     def result_of(self, job_id: str, repository_id: str) -> Any:
         """The output of a job known to have finished, checked against ``max_result_bytes``."""
@@ -144,24 +105,3 @@ def positive(argument: str, value: Any) -> Any:
     if (seconds(value) or 0) <= 0:
         raise ValueError(f"{argument} must be more than 0 seconds, got {value!r}")
     return value
-
-
-def location(value: Any) -> Any:
-    """A local path, or Airflow's ``ObjectStoragePath`` for a URL such as ``s3://bucket/key`` or ``file:///x``.
-
-    An ``ObjectStoragePath`` (or any object with ``open``) is used as it is.
-    """
-    if isinstance(value, str | os.PathLike):
-        text = os.fspath(value)
-        return object_storage_path(text) if "://" in text else text
-    if callable(getattr(value, "open", None)):
-        return value
-    raise VBrainInputError(
-        "location", f"must be a path, a URL or an ObjectStoragePath, got {type(value).__name__}"
-    )
-
-
-def task_identity(context: Any) -> dict[str, Any]:
-    """The Airflow identity a job is tagged with, the same on every try of the task."""
-    ti = context["ti"]
-    return {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id, "map_index": ti.map_index}

@@ -12,16 +12,18 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow_provider_vbrain._api import DEFAULT_BASE_URL, RetryPolicy
-from airflow_provider_vbrain.exceptions import VBrainConfigError
+from airflow_provider_vbrain import _wire
+from airflow_provider_vbrain._compat import mask_secret
+from airflow_provider_vbrain._retry import RetryPolicy
+from airflow_provider_vbrain._wire import API_PREFIX, DEFAULT_BASE_URL
+from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
 
 if TYPE_CHECKING:
-    from airflow.models import Connection
+    from airflow.sdk import Connection
 
-__all__ = ["DEFAULT_TIMEOUT", "VBrainSettings"]
+__all__ = ["DEFAULT_TIMEOUT", "VBrainSettings", "read_settings"]
 
 DEFAULT_TIMEOUT = 60.0
-_API_SUFFIX = "/api/v1"
 # A host name (underscores too: container names such as vbrain_emulator) or an IP address.
 _HOSTNAME = re.compile(r"^[A-Za-z0-9._\-]+$|^[0-9A-Fa-f:.]+$")
 _TRUE = {"true", "1", "yes", "on"}
@@ -58,7 +60,36 @@ class VBrainSettings:
     @property
     def api_url(self) -> str:
         """The base URL with the API prefix, e.g. ``https://vbrain.visagio.com/api/v1``."""
-        return self.base_url + _API_SUFFIX
+        return self.base_url + API_PREFIX
+
+    def headers(self, application_id: str | None, repository_id: str | None = None) -> dict[str, str]:
+        """The scoping and authentication headers of a request.
+
+        :param application_id: the task's or hook's application, else the connection's.
+        :param repository_id: sent as ``repository_id`` (job endpoints).
+        """
+        application = application_id or self.application_id
+        if not application:
+            raise VBrainConfigError(
+                self.conn_id,
+                "extra application_id",
+                "is not set: set it on the connection or pass application_id to the hook or task",
+            )
+        headers = {
+            _wire.ORGANIZATION_HEADER: self.organization_id,
+            _wire.APPLICATION_HEADER: application,
+            _wire.CLIENT_HEADER: self.client_id,
+            _wire.USERNAME_HEADER: self.username,
+            _wire.API_KEY_HEADER: self.api_key,
+            "accept": "application/json",
+        }
+        if repository_id is not None:
+            headers[_wire.REPOSITORY_HEADER] = repository_id
+        for name, value in headers.items():
+            if _wire.CONTROL_CHARS.search(value):
+                # Never echo the value: it may be the key.
+                raise VBrainInputError(f"header {name}", "contains a control character (such as a newline)")
+        return headers
 
     @classmethod
     def from_connection(cls, conn: Connection) -> VBrainSettings:
@@ -88,6 +119,13 @@ class VBrainSettings:
             verify=_verify(conn_id, extra.get("verify")),
             retry=_retry_policy(conn_id, extra),
         )
+
+
+def read_settings(conn: Connection) -> VBrainSettings:
+    """Settings from an Airflow connection, the key registered with Airflow's secrets masker."""
+    settings = VBrainSettings.from_connection(conn)
+    mask_secret(settings.api_key)
+    return settings
 
 
 def _extra(conn_id: str, conn: Connection) -> Mapping[str, Any]:
@@ -126,8 +164,8 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     if parts.query or parts.fragment or parts.username or parts.password:
         raise VBrainConfigError(conn_id, "host (base URL)", "must not hold a query, fragment or credentials")
     path = parts.path.rstrip("/")
-    if path.endswith(_API_SUFFIX):
-        path = path[: -len(_API_SUFFIX)]
+    if path.endswith(API_PREFIX):
+        path = path[: -len(API_PREFIX)]
     netloc = parts.netloc
     if port and parsed_port is None:
         netloc = f"{netloc}:{port}"

@@ -25,7 +25,6 @@ __all__ = [
     "VBrainMaybeCreatedError",
     "VBrainNotFoundError",
     "VBrainRateLimitError",
-    "VBrainReattachUnavailableError",
     "VBrainResultTooLargeError",
     "VBrainServerError",
 ]
@@ -177,18 +176,3 @@ class VBrainResultTooLargeError(VBrainError):
         self.job_id = job_id
         self.size = size
         self.limit = limit
-
-
-class VBrainReattachUnavailableError(VBrainError):
-    """Looking a repository or job up by its Airflow identity is impossible: the answers carry no metadata.
-
-    The reference documents ``metadata`` in repository details; that job status answers
-    carry it too is inferred. Where they do not, an unconfirmed submit is not repeated.
-    """
-
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            f"cannot find a {what} by this task's identity: VBrain's {what} answers carry no metadata"
-        )
-        self.args = (what,)
-        self.what = what

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_vbrain import _wire
 from airflow_provider_vbrain.exceptions import (
     VBrainConnectionError,
     VBrainError,
@@ -24,7 +25,6 @@ __all__ = [
     "JobState",
     "JobStatus",
     "Outcome",
-    "PollTracker",
     "is_transient",
     "outcome_of",
     "read_event",
@@ -38,10 +38,10 @@ MAX_CONSECUTIVE_POLL_FAILURES = 5
 class JobState(str, enum.Enum):
     """The ``job_status`` values VBrain reports."""
 
-    QUEUED = "queued"
-    STARTED = "started"
-    FINISHED = "finished"
-    FAILED = "failed"
+    QUEUED = _wire.QUEUED
+    STARTED = _wire.STARTED
+    FINISHED = _wire.FINISHED
+    FAILED = _wire.FAILED
 
     @property
     def terminal(self) -> bool:
@@ -121,29 +121,6 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, VBrainConnectionError | VBrainRateLimitError | VBrainServerError)
 
 
-@dataclasses.dataclass
-class PollTracker:
-    """What a waiter remembers between polls: the last state seen and the failed polls in a row.
-
-    The hook's blocking wait, the sensor's pokes and the trigger all poll through one.
-    """
-
-    last_state: JobState | None = None
-    failures: int = 0
-
-    def tolerate(self, error: BaseException) -> bool:
-        """Count a failed poll; whether to poll again (a transient error, within the budget)."""
-        self.failures += 1
-        return is_transient(error) and self.failures < MAX_CONSECUTIVE_POLL_FAILURES
-
-    def observe(self, status: JobStatus) -> bool:
-        """Record a status; whether its state differs from the one before (worth logging)."""
-        self.failures = 0
-        changed = status.state != self.last_state
-        self.last_state = status.state
-        return changed
-
-
 class EventStatus(str, enum.Enum):
     """Every status a :class:`~airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger` event can carry."""
 
@@ -166,6 +143,8 @@ class JobEvent:
     :param repository_id: its repository.
     :param job_status: the job's last ``job_status`` as the server spelled it.
     :param message: a human-readable account, for errors and timeouts.
+    :param error: the error that ended the wait (``error`` events in the process that polled;
+        it does not travel through the triggerer).
     """
 
     status: EventStatus
@@ -173,10 +152,17 @@ class JobEvent:
     repository_id: str
     job_status: str = ""
     message: str = ""
+    error: VBrainError | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def payload(self) -> dict[str, str]:
         """The JSON-serialisable form sent through the triggerer."""
-        return {**dataclasses.asdict(self), "status": self.status.value}
+        return {
+            "status": self.status.value,
+            "job_id": self.job_id,
+            "repository_id": self.repository_id,
+            "job_status": self.job_status,
+            "message": self.message,
+        }
 
 
 def read_event(event: Any) -> JobEvent:

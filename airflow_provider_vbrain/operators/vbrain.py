@@ -10,19 +10,19 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain._api import json_object
+from airflow_provider_vbrain import _reattach
 from airflow_provider_vbrain._compat import BaseOperator, default_deferrable
+from airflow_provider_vbrain._endpoints import json_object
+from airflow_provider_vbrain._files import file_safe, location
+from airflow_provider_vbrain._reattach import AIRFLOW_METADATA_KEY, Lookup, Seen, task_identity
 from airflow_provider_vbrain._tasks import (
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
     deferral_backstop,
-    location,
     positive,
     seconds,
-    task_identity,
 )
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
-from airflow_provider_vbrain.hooks.vbrain import AIRFLOW_METADATA_KEY, file_safe
 from airflow_provider_vbrain.jobs import JobState, JobStatus, Outcome, outcome_of, read_event
 
 if TYPE_CHECKING:
@@ -94,14 +94,22 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
         # Repositories listed from a day back: wide enough for any clock skew, narrow enough to read.
         since = datetime.now(timezone.utc) - timedelta(days=1)
 
-        def find() -> str | None:
-            return self.hook.find_repository(identity, since=since)
+        def find() -> Lookup[str]:
+            return _reattach.find_repository(self.hook, identity, since)
 
-        if context["ti"].try_number > 1 and self.reattach_on_retry and (earlier := self.find_earlier(find)):
-            self.log.info("Reusing repository %s, created by an earlier try", earlier)
-            return earlier
-        repository_id = self.create_once(
-            lambda: self.hook.create_repository(params, metadata, upload), find, "repository"
+        if context["ti"].try_number > 1 and self.reattach_on_retry:
+            earlier = find()
+            if earlier.seen is Seen.FOUND:
+                self.log.info("Reusing repository %s, created by an earlier try", earlier.value)
+                return str(earlier.value)
+            if earlier.seen is Seen.UNKNOWN:
+                self.log.warning("Reattaching is not possible: %s", earlier.reason)
+        repository_id = _reattach.create_once(
+            lambda: self.hook.create_repository(params, metadata, upload),
+            find,
+            "repository",
+            reattach=self.reattach_on_retry,
+            log=self.log,
         )
         self.log.info("VBrain repository %s", repository_id)
         return repository_id
@@ -187,17 +195,16 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         context["ti"].xcom_push(key="job_id", value=job_id)
         if status is None or not status.terminal:
             if self.deferrable:
+                last_state = status.state if status is not None else None
                 self.defer(
-                    trigger=self.job_trigger(job_id, self.repository_id, self.poll_interval, self.timeout),
+                    trigger=self.job_trigger(
+                        job_id, self.repository_id, self.poll_interval, self.timeout, last_state
+                    ),
                     method_name="execute_complete",
                     timeout=deferral_backstop(self.timeout, self.poll_interval),
                 )
             status = self.hook.wait_for_job(
-                job_id,
-                self.repository_id,
-                poll_interval=self.poll_interval,
-                timeout=self.timeout,
-                on_status=self.log_status,
+                job_id, self.repository_id, poll_interval=self.poll_interval, timeout=self.timeout
             )
         if outcome_of(status) is Outcome.FAILED:
             raise self.failure(job_id, self.repository_id, status.raw_state)
@@ -219,20 +226,28 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         metadata = {**(json_object("metadata", self.metadata) or {}), AIRFLOW_METADATA_KEY: identity}
         upload = None if self.input_file is None else location(self.input_file)
 
-        def find() -> str | None:
-            status = self.hook.find_job(self.repository_id, identity)
-            return status.job_id if status else None
+        def find() -> Lookup[str]:
+            lookup = _reattach.find_job(self.hook, self.repository_id, identity)
+            if lookup.value is None:
+                return Lookup(lookup.seen, reason=lookup.reason)
+            return Lookup(lookup.seen, lookup.value.job_id)
 
-        return self.create_once(
-            lambda: self.hook.execute_job(self.repository_id, params, metadata, upload), find, "job"
+        return _reattach.create_once(
+            lambda: self.hook.execute_job(self.repository_id, params, metadata, upload),
+            find,
+            "job",
+            reattach=self.reattach_on_retry,
+            log=self.log,
         )
 
     def _earlier_job(self, identity: dict[str, Any]) -> JobStatus | None:
         """The job an earlier try (or an unanswered submit) created, if it is worth reattaching to."""
         if not self.reattach_on_retry:
             return None
-        status = self.find_earlier(lambda: self.hook.find_job(self.repository_id, identity))
-        if status is False:
+        lookup = _reattach.find_job(self.hook, self.repository_id, identity)
+        status = lookup.value
+        if lookup.seen is Seen.UNKNOWN:
+            self.log.warning("Reattaching is not possible: %s", lookup.reason)
             return None
         if status is None:
             self.log.info("No job of this task found in repository %s: submitting one", self.repository_id)

@@ -20,8 +20,9 @@ from airflow_provider_vbrain._tasks import (
     deferral_backstop,
     positive,
 )
+from airflow_provider_vbrain._waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainError
-from airflow_provider_vbrain.jobs import EventStatus, Outcome, PollTracker, outcome_of, read_event
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus, read_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -85,7 +86,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         self.vbrain_conn_id = vbrain_conn_id
         self.application_id = application_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self._tracker = PollTracker()
+        self._wait: JobWait | None = None
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -95,29 +96,28 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         if isinstance(done, PokeReturnValue) and done.is_done:
             return done.xcom_value
         self.log.info("Deferring: waiting for VBrain job %s on the triggerer", self.job_id)
+        last_state = self._wait.last_state if self._wait is not None else None
         self.defer(
-            trigger=self.job_trigger(self.job_id, self.repository_id, self.poke_interval, self.timeout),
+            trigger=self.job_trigger(
+                self.job_id, self.repository_id, self.poke_interval, self.timeout, last_state
+            ),
             method_name="execute_complete",
             timeout=deferral_backstop(self.timeout, self.poke_interval),
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        try:
-            status = self.hook.get_job_status(self.job_id, self.repository_id)
-        except VBrainError as err:
-            if not self._tracker.tolerate(err):
-                raise
-            self.log.warning(
-                "Polling VBrain job %s failed (%d in a row): %s", self.job_id, self._tracker.failures, err
+        if self._wait is None:  # built here: job_id and repository_id are rendered by now
+            self._wait = JobWait(
+                self.job_id, self.repository_id, poll_interval=self.poke_interval, log=self.log
             )
+        try:
+            outcome: JobStatus | VBrainError = self.hook.get_job_status(self.job_id, self.repository_id)
+        except VBrainError as err:
+            outcome = err
+        step = self._wait.after(outcome)
+        if not isinstance(step, JobEvent):
             return False
-        if self._tracker.observe(status):
-            self.log_status(status)
-        outcome = outcome_of(status)
-        if outcome is Outcome.WAIT:
-            return False
-        if outcome is Outcome.FAILED:
-            raise self.failure(self.job_id, self.repository_id, status.raw_state)
+        self.raise_for_unsuccessful(step)
         return PokeReturnValue(is_done=True, xcom_value=self._result())
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_vbrain._form import DEFAULT_CONN_ID
+from airflow_provider_vbrain._waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, Outcome, PollTracker, outcome_of
+from airflow_provider_vbrain.jobs import JobEvent, JobState, JobStatus
 
 __all__ = ["VBrainJobTrigger"]
 
@@ -33,16 +34,19 @@ class VBrainJobTrigger(BaseTrigger):
     :param poll_interval: seconds between status polls.
     :param end_time: wall-clock deadline (seconds since the epoch) or None. Absolute, so a
         trigger rebuilt after a triggerer restart keeps the original deadline.
+    :param last_state: the job's state as the deferring task last saw it, so that the
+        trigger logs only changes from there.
     """
 
     def __init__(
         self,
         job_id: str,
         repository_id: str,
-        vbrain_conn_id: str = VBrainAsyncHook.default_conn_name,
+        vbrain_conn_id: str = DEFAULT_CONN_ID,
         application_id: str | None = None,
         poll_interval: float = 10.0,
         end_time: float | None = None,
+        last_state: str | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -51,6 +55,7 @@ class VBrainJobTrigger(BaseTrigger):
         self.application_id = application_id
         self.poll_interval = poll_interval
         self.end_time = end_time
+        self.last_state = last_state
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -62,6 +67,7 @@ class VBrainJobTrigger(BaseTrigger):
                 "application_id": self.application_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "last_state": self.last_state,
             },
         )
 
@@ -71,38 +77,27 @@ class VBrainJobTrigger(BaseTrigger):
 
     async def _wait(self) -> JobEvent:
         hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)
-        tracker = PollTracker()
-        last_raw = "unknown"
+        wait = JobWait(
+            self.job_id,
+            self.repository_id,
+            poll_interval=self.poll_interval,
+            end_time=self.end_time,
+            last_state=_state(self.last_state),
+            log=self.log,
+        )
         while True:
             try:
-                status = await hook.get_job_status(self.job_id, self.repository_id)
+                outcome: JobStatus | VBrainError = await hook.get_job_status(self.job_id, self.repository_id)
             except VBrainError as err:
-                if not tracker.tolerate(err):
-                    return self._event(EventStatus.ERROR, last_raw, str(err))
-                self.log.warning(
-                    "Polling VBrain job %s failed (%d in a row): %s", self.job_id, tracker.failures, err
-                )
-            else:
-                last_raw = status.raw_state
-                if tracker.observe(status):
-                    self.log.info("VBrain job %s is %s", self.job_id, status.raw_state)
-                outcome = outcome_of(status)
-                if outcome is Outcome.SUCCEEDED:
-                    return self._event(EventStatus.SUCCEEDED, last_raw)
-                if outcome is Outcome.FAILED:
-                    return self._event(EventStatus.FAILED, last_raw)
-            pause = self.poll_interval
-            if self.end_time is not None:
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    return self._event(
-                        EventStatus.TIMEOUT,
-                        last_raw,
-                        f"VBrain job {self.job_id} in repository {self.repository_id} still {last_raw} "
-                        "when the wait's deadline passed",
-                    )
-                pause = min(pause, remaining)
-            await asyncio.sleep(pause)
+                outcome = err
+            step = wait.after(outcome)
+            if isinstance(step, JobEvent):
+                return step
+            await asyncio.sleep(step)
 
-    def _event(self, status: EventStatus, job_status: str, message: str = "") -> JobEvent:
-        return JobEvent(status, self.job_id, self.repository_id, job_status, message)
+
+def _state(value: str | None) -> JobState | None:
+    try:
+        return None if value is None else JobState(value)
+    except ValueError:
+        return None

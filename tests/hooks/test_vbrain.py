@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import socket
@@ -14,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._api import RetryPolicy
+from airflow_provider_vbrain._async_transport import close_shared_session, shared_session
+from airflow_provider_vbrain._retry import RetryPolicy
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
     VBrainAuthError,
@@ -26,12 +26,7 @@ from airflow_provider_vbrain.exceptions import (
     VBrainNotFoundError,
     VBrainServerError,
 )
-from airflow_provider_vbrain.hooks.vbrain import (
-    VBrainAsyncHook,
-    VBrainHook,
-    close_shared_session,
-    shared_session,
-)
+from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook, VBrainHook
 from airflow_provider_vbrain.jobs import JobState
 from tests.conftest import API_KEY, connection_json
 
@@ -357,7 +352,7 @@ async def async_hook(vbrain_conn: Any) -> Any:
     await close_shared_session()
 
 
-async def test_async_status_result_logs_and_listing(async_hook: VBrainAsyncHook, vbrain_conn: Any) -> None:
+async def test_async_status_result_params_and_listing(async_hook: VBrainAsyncHook, vbrain_conn: Any) -> None:
     sync = VBrainHook()
     repository_id, job_id = tutorial_job(sync)
     assert (await async_hook.get_job_status(job_id, repository_id)).state in (
@@ -371,8 +366,24 @@ async def test_async_status_result_logs_and_listing(async_hook: VBrainAsyncHook,
     assert (status.state, status.http_status) == (JobState.FINISHED, 200)
     assert await async_hook.get_job_result(job_id, repository_id) == {"value": 200}
     assert await async_hook.list_jobs(repository_id) == [job_id]
-    with zipfile.ZipFile(io.BytesIO(await async_hook.get_job_logs(job_id, repository_id))) as zf:
-        assert zf.namelist()
+    assert await async_hook.get_job_params(job_id, repository_id) == {"a": 10, "b": 20}
+    assert repository_id in await async_hook.list_repositories()
+    assert (await async_hook.get_repository(repository_id))["jobs"] == [job_id]
+
+
+def test_the_async_hook_mirrors_the_sync_hook() -> None:
+    """Every method of the async hook has a sync twin of the same name, arguments and return type."""
+    import inspect
+    import typing
+
+    names = [name for name in vars(VBrainAsyncHook) if not name.startswith("_") and name != "get_settings"]
+    assert "get_job_status" in names
+    for name in names:
+        method = getattr(VBrainAsyncHook, name)
+        assert inspect.iscoroutinefunction(method), name
+        twin = getattr(VBrainHook, name)
+        assert inspect.signature(method) == inspect.signature(twin), name
+        assert typing.get_type_hints(method) == typing.get_type_hints(twin), name
 
 
 async def test_async_retries_follow_the_same_rule(async_hook: VBrainAsyncHook, vbrain_conn: Any) -> None:
@@ -525,39 +536,9 @@ def test_redirects_are_not_followed_so_the_key_stays_home(
     assert received == []
 
 
-@pytest.mark.parametrize(
-    ("bodies", "found"),
-    [
-        pytest.param([], None, id="nothing-listed"),
-        pytest.param([("a", {"metadata": {}})], None, id="none-tagged"),
-        pytest.param(
-            [
-                ("old", {"metadata": {"airflow": {"run_id": "r"}}, "created_on": "2026-01-01_10:00:00"}),
-                ("new", {"metadata": {"airflow": {"run_id": "r"}}, "created_on": "2026-01-01_11:00:00"}),
-                ("other", {"metadata": {"airflow": {"run_id": "x"}}, "created_on": "2026-01-01_12:00:00"}),
-            ],
-            "new",
-            id="newest-tagged",
-        ),
-    ],
-)
-def test_finding_by_identity(bodies: list[Any], found: str | None) -> None:
-    from airflow_provider_vbrain.hooks.vbrain import _newest_tagged
-
-    assert _newest_tagged(bodies, {"run_id": "r"}, "job") == found
-
-
-def test_finding_by_identity_needs_metadata_in_the_answers() -> None:
-    from airflow_provider_vbrain.exceptions import VBrainReattachUnavailableError
-    from airflow_provider_vbrain.hooks.vbrain import _newest_tagged
-
-    with pytest.raises(VBrainReattachUnavailableError, match="job answers carry no metadata"):
-        _newest_tagged([("a", {"job_status": "started"})], {"run_id": "r"}, "job")
-
-
 @pytest.mark.parametrize("job_id", ["x/../../tmp/evil", "../..", "a\\\\b"])
 def test_download_file_names_stay_in_their_folder(job_id: str) -> None:
-    from airflow_provider_vbrain.hooks.vbrain import file_safe
+    from airflow_provider_vbrain._files import file_safe
 
     assert "/" not in file_safe(job_id)
     assert "\\\\" not in file_safe(job_id)
@@ -566,7 +547,7 @@ def test_download_file_names_stay_in_their_folder(job_id: str) -> None:
 async def test_hooks_on_one_loop_read_the_connection_once(
     vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import airflow_provider_vbrain.hooks.vbrain as module
+    import airflow_provider_vbrain._async_transport as module
 
     reads: list[str] = []
     real = module.aget_connection

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.hooks.vbrain import VBrainHook, close_shared_session
+from airflow_provider_vbrain._async_transport import close_shared_session
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 from tests.conftest import API_KEY
@@ -43,7 +44,7 @@ async def first_event(trigger: VBrainJobTrigger, timeout: float = 20) -> dict[st
 
 
 def test_serialize_round_trips_every_argument_and_no_secret() -> None:
-    trigger = VBrainJobTrigger("job-1", "repo-1", "vbrain_prod", "Tutorial", 2.5, 1_800_000_000.0)
+    trigger = VBrainJobTrigger("job-1", "repo-1", "vbrain_prod", "Tutorial", 2.5, 1_800_000_000.0, "started")
     path, kwargs = trigger.serialize()
     assert path == "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
     assert kwargs == {
@@ -53,6 +54,7 @@ def test_serialize_round_trips_every_argument_and_no_secret() -> None:
         "application_id": "Tutorial",
         "poll_interval": 2.5,
         "end_time": 1_800_000_000.0,
+        "last_state": "started",
     }
     assert rebuilt(trigger).serialize() == (path, kwargs)
     assert API_KEY not in repr(kwargs)

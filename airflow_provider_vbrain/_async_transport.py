@@ -1,0 +1,206 @@
+"""The asyncio transport (aiohttp), for the triggerer: send, sleep, classify failures.
+
+Everything that waits here awaits: nothing blocks the event loop that every
+deferred task of a deployment shares. Per event loop it keeps one aiohttp
+session (closed when the loop ends) and a short-lived reading of each
+Airflow connection. aiohttp is imported only when used, so DAG files that use
+the operators do not pay for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_provider_vbrain._compat import aget_connection
+from airflow_provider_vbrain._endpoints import ApiRequest
+from airflow_provider_vbrain._exchange import Send, exchange
+from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain.connection import VBrainSettings, read_settings
+from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = [
+    "CONNECTION_REUSE_SECONDS",
+    "SHARED_SESSION_CONNECTIONS",
+    "call",
+    "classify",
+    "close_shared_session",
+    "loop_settings",
+    "shared_session",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Connections the shared session keeps open at most (requests beyond wait for one to free up).
+SHARED_SESSION_CONNECTIONS = 100
+#: Seconds for which hooks on one event loop reuse a connection another hook read (a changed
+#: connection is seen by new triggers after at most this long).
+CONNECTION_REUSE_SECONDS = 30.0
+
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+_SESSION_CLOSERS: set[asyncio.Task[None]] = set()
+_LOOP_SETTINGS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[float, asyncio.Task[VBrainSettings]]]
+] = weakref.WeakKeyDictionary()
+
+
+async def call(settings: VBrainSettings, application_id: str | None, request: ApiRequest[T]) -> T:
+    """Run ``request`` to its value or typed error."""
+    steps = exchange(request, settings.retry)
+    command = next(steps)
+    while True:
+        try:
+            if isinstance(command, Send):
+                outcome: Response | TransportFailure | None = await _send(settings, application_id, command)
+            else:
+                await asyncio.sleep(command.seconds)
+                outcome = None
+            command = steps.send(outcome)
+        except StopIteration as done:
+            return done.value
+
+
+async def _send(
+    settings: VBrainSettings, application_id: str | None, command: Send
+) -> Response | TransportFailure:
+    import aiohttp
+
+    request = command.request
+    if request.upload is not None:
+        raise VBrainInputError("input_file", "uploads are sent with the sync VBrainHook")
+    log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+    try:
+        async with shared_session().request(
+            request.method,
+            settings.api_url + request.path,
+            headers=settings.headers(application_id, request.repository_id),
+            params=request.query,
+            json=request.json_body,
+            timeout=_client_timeout(settings.timeout),
+            ssl=await _ssl_option(settings),
+            allow_redirects=False,  # a redirect would carry the API key to another host
+        ) as answer:
+            body = await answer.read()
+            return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        return classify(err)
+
+
+def classify(err: BaseException) -> TransportFailure:
+    """What an aiohttp exception says about whether the request left and may have been processed."""
+    import aiohttp
+
+    if isinstance(err, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return TransportFailure(FailureKind.TLS, err)
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return TransportFailure(FailureKind.CONNECT, err)
+    if isinstance(err, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return TransportFailure(FailureKind.TIMEOUT, err)
+    return TransportFailure(FailureKind.DISCONNECTED, err)
+
+
+# --------------------------------------------------------------------------- connection readings
+
+
+async def loop_settings(conn_id: str) -> VBrainSettings:
+    """The connection's settings, read once per event loop and reuse period, however many ask at once."""
+    loop = asyncio.get_running_loop()
+    readings = _LOOP_SETTINGS.setdefault(loop, {})
+    entry = readings.get(conn_id)
+    if entry is None or entry[0] <= time.monotonic():
+
+        async def read() -> VBrainSettings:
+            return read_settings(await aget_connection(conn_id))
+
+        task = loop.create_task(read())
+
+        def forget_if_failed(done: asyncio.Task[VBrainSettings]) -> None:
+            # A failed reading is not kept: the next hook asks Airflow again.
+            current = readings.get(conn_id)
+            failed = done.cancelled() or done.exception() is not None
+            if failed and current is not None and current[1] is done:
+                readings.pop(conn_id, None)
+
+        task.add_done_callback(forget_if_failed)
+        entry = readings[conn_id] = (time.monotonic() + CONNECTION_REUSE_SECONDS, task)
+    return await asyncio.shield(entry[1])
+
+
+# --------------------------------------------------------------------------- the shared session
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """The ``aiohttp.ClientSession`` of the running event loop, created on first use.
+
+    It is closed when the loop shuts down (``asyncio.run`` cancels the task that
+    owns it), so short-lived loops such as ``dag.test()``'s leave nothing open.
+    """
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    session = _SESSIONS.get(loop)
+    if session is None or session.closed:
+        # A bounded pool: thousands of waiting triggers share a few reused connections instead of
+        # opening one each per burst (each new TLS connection costs a handshake and a buffer).
+        connector = aiohttp.TCPConnector(limit=SHARED_SESSION_CONNECTIONS, keepalive_timeout=30)
+        session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        _SESSIONS[loop] = session
+        closer = loop.create_task(_close_at_shutdown(loop, session), name="vbrain-session-closer")
+        _SESSION_CLOSERS.add(closer)
+        closer.add_done_callback(_SESSION_CLOSERS.discard)
+    return session
+
+
+async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if _SESSIONS.get(loop) is session:
+            del _SESSIONS[loop]
+        await session.close()
+
+
+async def close_shared_session() -> None:
+    """Close the running loop's shared session (for tests and orderly shutdowns)."""
+    session = _SESSIONS.pop(asyncio.get_running_loop(), None)
+    if session is not None and not session.closed:
+        await session.close()
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(ca: str) -> Any:
+    import ssl
+
+    if os.path.isdir(ca):  # requests accepts a directory of certificates too
+        return ssl.create_default_context(capath=ca)
+    return ssl.create_default_context(cafile=ca)
+
+
+async def _ssl_option(settings: VBrainSettings) -> Any:
+    """aiohttp's ``ssl`` argument for the connection's ``verify``; a CA bundle is loaded off the loop."""
+    if isinstance(settings.verify, bool):
+        return settings.verify
+    try:
+        return await asyncio.to_thread(_ssl_context, settings.verify)
+    except (OSError, ValueError) as err:
+        raise VBrainConfigError(
+            settings.conn_id, "extra verify", f"cannot load the CA bundle: {err}"
+        ) from err

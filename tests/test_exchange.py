@@ -1,0 +1,90 @@
+"""One call from first attempt to value or typed error, driven with canned outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_provider_vbrain import _endpoints
+from airflow_provider_vbrain._exchange import exchange
+from airflow_provider_vbrain._http import FailureKind
+from airflow_provider_vbrain._retry import RetryPolicy
+from airflow_provider_vbrain.exceptions import (
+    VBrainAPIError,
+    VBrainConnectionError,
+    VBrainJobNotFinishedError,
+    VBrainMaybeCreatedError,
+    VBrainRateLimitError,
+)
+from tests.core import NOW, answer, failure, run
+
+GET = _endpoints.get_job_status("job-1", "repo-1")
+CREATE_JOB = _endpoints.execute_job("repo-1", {"a": 1})
+
+
+def test_exchange_retries_then_parses() -> None:
+    steps = exchange(GET, RetryPolicy(), clock=lambda: NOW, rng=lambda: 1.0)
+    outcomes = [answer(503), answer(429, retry_after="3"), answer(202, {"job_status": "started"})]
+    status, sleeps, sends = run(steps, outcomes)
+    assert status.state.value == "started"
+    assert sleeps == [1.0, 3.0]
+    assert sends == 3
+
+
+def test_exchange_gives_up_after_max_attempts_with_the_last_answer() -> None:
+    steps = exchange(GET, RetryPolicy(max_attempts=3), rng=lambda: 0.0)
+    with pytest.raises(VBrainRateLimitError) as caught:
+        run(steps, [answer(503), answer(503), answer(429, {"message": "Too Many Requests"})])
+    assert caught.value.attempts == 3
+    assert "GET /api/v1/job/job-1 answered HTTP 429 (after 3 attempts): Too Many Requests" in str(
+        caught.value
+    )
+
+
+def test_exchange_connection_failures_become_connection_error() -> None:
+    steps = exchange(GET, RetryPolicy(max_attempts=2), rng=lambda: 0.0)
+    with pytest.raises(
+        VBrainConnectionError, match=r"GET /api/v1/job/job-1 failed after 2 attempts: timed out"
+    ):
+        run(steps, [failure(FailureKind.TIMEOUT), failure(FailureKind.TIMEOUT)])
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        pytest.param(answer(500, {"error": "Internal"}), id="500"),
+        pytest.param(answer(502, b"<html><title>502 Bad Gateway</title></html>"), id="502-html"),
+        pytest.param(answer(504), id="504"),
+        pytest.param(failure(FailureKind.TIMEOUT), id="read-timeout"),
+        pytest.param(failure(FailureKind.DISCONNECTED), id="dropped"),
+    ],
+)
+def test_create_job_is_not_repeated_when_it_may_have_been_processed(outcome: Any) -> None:
+    steps = exchange(CREATE_JOB, RetryPolicy(), rng=lambda: 0.0)
+    with pytest.raises(VBrainMaybeCreatedError) as caught:
+        run(steps, [outcome])
+    message = str(caught.value)
+    assert "POST /api/v1/job/execute may have created a job" in message
+    assert "repository repo-1" in message
+    assert "list_jobs" in message
+
+
+def test_create_job_is_repeated_when_the_server_refused_it() -> None:
+    steps = exchange(CREATE_JOB, RetryPolicy(), rng=lambda: 0.0)
+    job_id, _, sends = run(
+        steps, [failure(FailureKind.CONNECT), answer(503), answer(429), answer(201, {"job_id": "j-9"})]
+    )
+    assert (job_id, sends) == ("j-9", 4)
+
+
+def test_success_answers_that_are_not_json_name_the_endpoint() -> None:
+    steps = exchange(_endpoints.list_repositories(), RetryPolicy())
+    with pytest.raises(VBrainAPIError, match=r"GET /api/v1/repository answered HTTP 200: expected JSON"):
+        run(steps, [answer(200, b"<html>login page</html>")])
+
+
+def test_result_before_the_job_ends_is_not_a_value() -> None:
+    steps = exchange(_endpoints.get_job_result("j", "r"), RetryPolicy())
+    with pytest.raises(VBrainJobNotFinishedError, match="Job not yet finished"):
+        run(steps, [answer(202, {"message": "Job not yet finished"})])
