@@ -101,6 +101,11 @@ def server_message(response: Response) -> str:
     return clip(f"non-JSON answer ({kind}): {_TAG_RE.sub(' ', text)}")
 
 
+def not_a_zip(endpoint: str, response: Response) -> VBrainAPIError:
+    """The error for a download whose answer is not a ZIP (a gateway's error page, say)."""
+    return VBrainAPIError(endpoint, response.status, f"expected a ZIP, got {server_message(response)}")
+
+
 def status_text(response: Response) -> str:
     """``HTTP <status>: <server message>``, for errors that quote an answer."""
     return f"HTTP {response.status}: {server_message(response)}"

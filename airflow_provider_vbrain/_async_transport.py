@@ -84,9 +84,10 @@ async def _send(
         async with shared_session().request(
             request.method,
             settings.api_url + request.path,
-            headers=settings.headers(application_id, request.repository_id),
+            headers=settings.headers(application_id, request.repository_id, request.accept),
             params=request.query,
             json=request.json_body,
+            data=_form_data(request),
             timeout=_client_timeout(settings.timeout),
             ssl=await _ssl_option(settings),
             allow_redirects=False,  # a redirect would carry the API key to another host
@@ -95,6 +96,18 @@ async def _send(
             return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
     except (aiohttp.ClientError, asyncio.TimeoutError) as err:
         return classify(err)
+
+
+def _form_data(request: ApiRequest[Any]) -> Any:
+    """Multipart form-data for a request with form fields (None without)."""
+    if request.form is None:
+        return None
+    import aiohttp
+
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in request.form.items():
+        form.add_field(name, value)
+    return form
 
 
 def classify(err: BaseException) -> TransportFailure:

@@ -17,7 +17,13 @@ from urllib.parse import quote
 
 from airflow_provider_vbrain import _answers
 from airflow_provider_vbrain._answers import Parser
-from airflow_provider_vbrain._wire import API_PREFIX, CONTROL_CHARS, DATE_FORMAT, INPUT_SUFFIXES
+from airflow_provider_vbrain._wire import (
+    API_PREFIX,
+    CONTROL_CHARS,
+    DATE_FORMAT,
+    INPUT_SUFFIXES,
+    SUBMISSION_FIELDS,
+)
 from airflow_provider_vbrain.exceptions import VBrainInputError
 from airflow_provider_vbrain.jobs import JobStatus
 
@@ -54,8 +60,8 @@ class ApiRequest(Generic[T]):
     :param path: path below ``/api/v1``, ids already percent-encoded.
     :param parse: turns the successful answer into the caller's value.
     :param query: query-string parameters.
-    :param json_body: JSON body, when sent without a file.
-    :param form: multipart text fields, when a file is attached.
+    :param json_body: JSON body.
+    :param form: multipart/form-data text fields (sent as multipart even without a file).
     :param upload: the attached file.
     :param repository_id: the ``repository_id`` header of job endpoints.
     :param creates: ``"job"`` or ``"repository"`` when the call creates one (not idempotent).
@@ -77,6 +83,11 @@ class ApiRequest(Generic[T]):
     def endpoint(self) -> str:
         """Method and full path, as error messages show it."""
         return f"{self.method} {API_PREFIX}{self.path}"
+
+    @property
+    def accept(self) -> str:
+        """The ``Accept`` header: a ZIP for downloads, else JSON."""
+        return "application/zip, */*" if self.download else "application/json"
 
 
 # --------------------------------------------------------------------------- argument checks
@@ -157,13 +168,20 @@ def _dates(from_date: Any, to_date: Any) -> dict[str, str] | None:
 
 
 def _body(
-    params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None, upload: Upload | None
+    params: Mapping[str, Any] | None,
+    metadata: Mapping[str, Any] | None,
+    upload: Upload | None,
+    *,
+    form: bool = False,
 ) -> dict[str, Any]:
+    """The body of a create: JSON without a file, multipart form-data with one (or when ``form``)."""
     params = json_object("params", params)
     metadata = json_object("metadata", metadata)
-    fields = {k: v for k, v in (("params", params), ("metadata", metadata)) if v is not None}
-    if upload is None:
+    fields = {k: v for k, v in zip(SUBMISSION_FIELDS, (params, metadata), strict=True) if v is not None}
+    if upload is None and not form:
         return {"json_body": fields or None}
+    if upload is None and not fields:
+        return {}  # nothing to send: no body at all, as the platform's tutorial does
     return {"form": {k: json.dumps(v) for k, v in fields.items()}, "upload": upload}
 
 
@@ -179,12 +197,14 @@ def create_repository(
     metadata: Mapping[str, Any] | None = None,
     upload: Upload | None = None,
 ) -> ApiRequest[str]:
+    # The reference documents this endpoint as multipart/form-data only: a server that reads
+    # form fields alone would silently drop a JSON body's params and metadata.
     return ApiRequest(
         "POST",
         "/repository",
         _answers.text_field("repository_id"),
         creates="repository",
-        **_body(params, metadata, upload),
+        **_body(params, metadata, upload, form=True),
     )
 
 

@@ -11,7 +11,7 @@ import functools
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +30,7 @@ __all__ = [
     "log_tail",
     "open_upload",
     "upload",
+    "zip_checked",
 ]
 
 #: What an ``input_file`` argument may be: a local path, or an object with
@@ -39,6 +40,10 @@ InputFile = str | os.PathLike[str] | Any
 Destination = str | os.PathLike[str] | Any
 #: How many lines of each log file a failed job's error quotes.
 LOG_TAIL_LINES = 50
+#: The first bytes of a ZIP file: a local file header, or the end record of an empty archive.
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+#: How much of a refused download is read to quote the server's answer.
+_QUOTED_BYTES = 64 * 1024
 
 
 def is_local(place: Any) -> bool:
@@ -151,6 +156,25 @@ class Sink:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def zip_checked(chunks: Iterable[bytes], refuse: Callable[[bytes], Exception]) -> Iterator[bytes]:
+    """``chunks``, once their first bytes show a ZIP; otherwise ``refuse(start of the body)`` is raised
+    before anything is written (a :class:`Sink` then leaves no file behind)."""
+    stream = iter(chunks)
+    head = b""
+    for chunk in stream:
+        head += chunk
+        if len(head) >= 4:
+            break
+    if not head.startswith(ZIP_SIGNATURES):
+        for chunk in stream:
+            if len(head) >= _QUOTED_BYTES:
+                break
+            head += chunk
+        raise refuse(head[:_QUOTED_BYTES])
+    yield head
+    yield from stream
 
 
 # --------------------------------------------------------------------------- log tails

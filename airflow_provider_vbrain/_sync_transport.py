@@ -6,9 +6,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_vbrain._answers import not_a_zip
 from airflow_provider_vbrain._endpoints import ApiRequest
 from airflow_provider_vbrain._exchange import Send, exchange
-from airflow_provider_vbrain._files import Sink, open_upload
+from airflow_provider_vbrain._files import Sink, open_upload, zip_checked
 from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class SyncTransport:
 
         request = command.request
         kwargs: dict[str, Any] = {
-            "headers": settings.headers(application_id, request.repository_id),
+            "headers": settings.headers(application_id, request.repository_id, request.accept),
             "params": request.query,
             "timeout": settings.timeout,
             "verify": settings.verify,
@@ -81,6 +82,8 @@ class SyncTransport:
             if file is not None and request.upload is not None:
                 kwargs["files"] = {"file": (request.upload.name, file, request.upload.content_type)}
                 kwargs["data"] = dict(request.form or {})
+            elif request.form is not None:  # multipart without a file: each field a part of its own
+                kwargs["files"] = {name: (None, value) for name, value in request.form.items()}
             elif request.json_body is not None:
                 kwargs["json"] = request.json_body
             try:
@@ -89,7 +92,11 @@ class SyncTransport:
                 ) as answer:
                     headers = {k.lower(): v for k, v in answer.headers.items()}
                     if sink is not None and answer.status_code == 200:
-                        sink.write(answer.iter_content(CHUNK))
+
+                        def refuse(head: bytes) -> Exception:
+                            return not_a_zip(request.endpoint, Response(answer.status_code, headers, head))
+
+                        sink.write(zip_checked(answer.iter_content(CHUNK), refuse))
                         return Response(answer.status_code, headers)
                     return Response(answer.status_code, headers, answer.content)
             except requests.exceptions.RequestException as err:

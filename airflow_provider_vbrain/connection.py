@@ -62,11 +62,14 @@ class VBrainSettings:
         """The base URL with the API prefix, e.g. ``https://vbrain.visagio.com/api/v1``."""
         return self.base_url + API_PREFIX
 
-    def headers(self, application_id: str | None, repository_id: str | None = None) -> dict[str, str]:
+    def headers(
+        self, application_id: str | None, repository_id: str | None = None, accept: str = "application/json"
+    ) -> dict[str, str]:
         """The scoping and authentication headers of a request.
 
         :param application_id: the task's or hook's application, else the connection's.
         :param repository_id: sent as ``repository_id`` (job endpoints).
+        :param accept: the ``Accept`` header.
         """
         application = application_id or self.application_id
         if not application:
@@ -81,7 +84,7 @@ class VBrainSettings:
             _wire.CLIENT_HEADER: self.client_id,
             _wire.USERNAME_HEADER: self.username,
             _wire.API_KEY_HEADER: self.api_key,
-            "accept": "application/json",
+            "accept": accept,
         }
         if repository_id is not None:
             headers[_wire.REPOSITORY_HEADER] = repository_id

@@ -25,6 +25,7 @@ __all__ = [
     "VBrainMaybeCreatedError",
     "VBrainNotFoundError",
     "VBrainRateLimitError",
+    "VBrainReattachUnknownError",
     "VBrainResultTooLargeError",
     "VBrainServerError",
 ]
@@ -176,3 +177,24 @@ class VBrainResultTooLargeError(VBrainError):
         self.job_id = job_id
         self.size = size
         self.limit = limit
+
+
+class VBrainReattachUnknownError(VBrainError):
+    """A retried task cannot tell whether an earlier try already created its repository or job.
+
+    Raised instead of creating a possible duplicate when the server's answers do not say which
+    task created what (job status answers without the job's own metadata) and the operator's
+    ``on_unknown_earlier`` is ``"fail"``.
+    """
+
+    def __init__(self, what: str, reason: str, candidates: str) -> None:
+        super().__init__(
+            f"Cannot tell whether an earlier try of this task already created a {what}: {reason} "
+            f"(candidates: {candidates}). None was created, to avoid a duplicate. Check the candidates, "
+            f"then clear the task; or set on_unknown_earlier='submit' to create one anyway. The "
+            "vbrain-probe command says what this VBrain's answers allow."
+        )
+        self.args = (what, reason, candidates)
+        self.what = what
+        self.reason = reason
+        self.candidates = candidates

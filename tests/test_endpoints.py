@@ -52,6 +52,22 @@ def test_params_must_be_json_objects(params: Any, problem: str) -> None:
         _endpoints.execute_job("r", params)
 
 
+def test_repositories_are_created_with_form_data_as_the_reference_documents() -> None:
+    request = _endpoints.create_repository({"a": 1}, {"tag": "x"})
+    assert request.json_body is None
+    assert request.form == {"params": '{"a": 1}', "metadata": '{"tag": "x"}'}
+    assert request.upload is None
+    empty = _endpoints.create_repository()  # nothing to send: no body, as the tutorial posts
+    assert (empty.json_body, empty.form) == (None, None)
+
+
+def test_downloads_ask_for_a_zip_and_the_rest_for_json() -> None:
+    assert _endpoints.download_job_output("j", "r").accept == "application/zip, */*"
+    assert _endpoints.download_job_logs("j", "r").accept == "application/zip, */*"
+    assert _endpoints.download_repository_input("r").accept == "application/zip, */*"
+    assert _endpoints.get_job_status("j", "r").accept == "application/json"
+
+
 def test_bodies_json_without_file_and_multipart_with_one() -> None:
     assert _endpoints.create_repository().json_body is None
     assert _endpoints.execute_job("r", {"a": 10, "b": 20}).json_body == {"params": {"a": 10, "b": 20}}

@@ -1,37 +1,241 @@
-"""Finding what an earlier attempt created."""
+"""The exactly-once rules: tags, what a lookup may conclude, and what a try does with it.
+
+Lookups against servers that answer in each way the reference allows are tested
+over HTTP under every emulator profile (tests/e2e/test_exactly_once.py); here the
+rules themselves, driven with canned lookups and a fake clock.
+"""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._reattach import Seen, newest_tagged
+from airflow_provider_vbrain._reattach import Lookup, Reattach, Seen, Tag, _decide, _metadata
+from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainReattachUnknownError
+from airflow_provider_vbrain.jobs import JobStatus
+
+LOG = logging.getLogger("tests.reattach")
+CONTEXT = {"ti": SimpleNamespace(dag_id="d", task_id="execute", run_id="r1", map_index=-1)}
+
+
+def tag(**request: Any) -> Tag:
+    return Tag.of(
+        CONTEXT, request.get("params", {"a": 1}), request.get("metadata"), request.get("input_file")
+    )
+
+
+def job(job_id: str, state: str = "started", **body: Any) -> JobStatus:
+    code = 200 if state in ("finished", "failed") else 202
+    return JobStatus.from_answer(job_id, "repo", code, {"job_status": state, **body})
+
+
+# ---------------------------------------------------------------- tags
+
+
+def test_a_tag_names_the_task_and_the_request() -> None:
+    mine = tag()
+    sent = mine.metadata({"team": "ops", "airflow": "overwritten"})
+    assert sent["team"] == "ops"
+    assert sent["airflow"] == {
+        "dag_id": "d",
+        "task_id": "execute",
+        "run_id": "r1",
+        "map_index": -1,
+        "request": mine.fingerprint,
+    }
+    assert mine.names(sent) is True
+    assert tag().fingerprint == mine.fingerprint  # the same request on the next try
 
 
 @pytest.mark.parametrize(
-    ("bodies", "found"),
+    "changed",
     [
-        pytest.param([], None, id="nothing-listed"),
-        pytest.param([("a", {"metadata": {}})], None, id="none-tagged"),
+        pytest.param({"params": {"a": 2}}, id="params"),
+        pytest.param({"metadata": {"team": "x"}}, id="metadata"),
+    ],
+)
+def test_a_changed_request_is_not_the_old_one(changed: dict[str, Any]) -> None:
+    old = tag().metadata(None)
+    assert tag(**changed).names(old) is None  # this task, another request: never reattached
+
+
+def test_the_input_files_content_is_part_of_the_request(tmp_path: Path) -> None:
+    data = tmp_path / "sales.csv"
+    data.write_text("a,b\n1,2\n")
+    first = tag(input_file=str(data))
+    data.write_text("a,b\n1,3\n")
+    assert tag(input_file=str(data)).fingerprint != first.fingerprint
+    data.write_text("a,b\n1,2\n")
+    assert tag(input_file=str(data)).fingerprint == first.fingerprint
+
+
+def test_another_tasks_tag_is_not_this_one() -> None:
+    other = Tag({**tag().identity, "task_id": "create_repository"}, tag().fingerprint)
+    assert tag().names(other.metadata(None)) is False
+    assert tag().names({}) is False
+    assert tag().names({"airflow": "text"}) is False
+
+
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [
+        pytest.param({"metadata": {"k": 1}}, {"k": 1}, id="object"),
+        pytest.param({"metadata": '{"k": 1}'}, {"k": 1}, id="json-string"),
+        pytest.param({"metadata": "not json"}, None, id="unreadable-string"),
+        pytest.param({"metadata": "[1]"}, None, id="json-string-not-an-object"),
+        pytest.param({"metadata": None}, None, id="null"),
+        pytest.param({}, None, id="absent"),
+    ],
+)
+def test_metadata_is_read_as_an_object_or_a_json_string(body: dict[str, Any], read: Any) -> None:
+    assert _metadata(body) == read
+
+
+# ---------------------------------------------------------------- what a lookup may conclude
+
+
+def test_lookup_conclusions() -> None:
+    mine = tag().metadata(None)
+    other = Tag({**tag().identity, "run_id": "r0"}, "f").metadata(None)
+    # Found: the newest of this tag's jobs.
+    old, new = job("old", created_on="2026-01-01_10:00:00"), job("new", created_on="2026-01-01_11:00:00")
+    found = _decide(
+        [(old, mine), (new, mine), (job("x"), other)], tag(), "job", evidence=True, no_evidence=""
+    )
+    assert (found.seen, found.value) == (Seen.FOUND, new)
+    # Nothing listed: absent, whatever the server echoes.
+    assert _decide([], tag(), "job", evidence=False, no_evidence="no echo").seen is Seen.ABSENT
+    # Every job ruled out by its own metadata: absent.
+    ruled_out = _decide([(job("x"), other), (job("y"), {})], tag(), "job", evidence=True, no_evidence="")
+    assert ruled_out.seen is Seen.ABSENT
+    # No evidence that status answers carry the job's metadata: cannot tell, never "absent".
+    unknown = _decide([(job("x"), None)], tag(), "job", evidence=False, no_evidence="no echo")
+    assert (unknown.seen, unknown.reason, unknown.candidates) == (Seen.UNKNOWN, "no echo", (job("x"),))
+    # Evidence, but one job answered without readable metadata: it cannot be ruled out.
+    partial = _decide([(job("x"), other), (job("y"), None)], tag(), "job", evidence=True, no_evidence="")
+    assert (partial.seen, partial.candidates) == (Seen.UNKNOWN, (job("y"),))
+
+
+# ---------------------------------------------------------------- what a try does with it
+
+
+class Fake:
+    """Canned lookups, a fake clock and sleep, and a counting create."""
+
+    def __init__(self, *lookups: Lookup[Any], create: Any = "new-job") -> None:
+        self.lookups = list(lookups)
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.creates = 0
+        self._create = create
+
+    def find(self) -> Lookup[Any]:
+        return self.lookups.pop(0) if len(self.lookups) > 1 else self.lookups[0]
+
+    def create(self) -> str:
+        self.creates += 1
+        if isinstance(self._create, Exception):
+            raise self._create
+        return self._create
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def reattach(self, *, enabled: bool = True, on_unknown: str = "fail") -> Reattach[Any]:
+        return Reattach(
+            "job",
+            self.find,
+            lambda value: value.job_id if isinstance(value, JobStatus) else str(value),
+            enabled=enabled,
+            on_unknown=on_unknown,
+            settle_seconds=20,
+            log=LOG,
+            sleep=self.sleep,
+            clock=lambda: self.now,
+        )
+
+
+LOST = VBrainMaybeCreatedError("POST /api/v1/job/execute", "job", "timed out", "Check the jobs.")
+
+
+@pytest.mark.parametrize(
+    ("lookup", "reused"),
+    [
+        pytest.param(Lookup(Seen.FOUND, job("j1", "started")), "j1", id="found-running-is-reused"),
+        pytest.param(Lookup(Seen.FOUND, job("j1", "finished")), "j1", id="found-finished-is-reused"),
+        pytest.param(Lookup(Seen.FOUND, job("j1", "failed")), None, id="found-failed-is-not"),
+        pytest.param(Lookup(Seen.ABSENT), None, id="absent-creates"),
         pytest.param(
-            [
-                ("old", {"metadata": {"airflow": {"run_id": "r"}}, "created_on": "2026-01-01_10:00:00"}),
-                ("new", {"metadata": {"airflow": {"run_id": "r"}}, "created_on": "2026-01-01_11:00:00"}),
-                ("other", {"metadata": {"airflow": {"run_id": "x"}}, "created_on": "2026-01-01_12:00:00"}),
-            ],
-            "new",
-            id="newest-tagged",
+            Lookup(Seen.UNKNOWN, reason="no echo", candidates=(job("a", "failed"), job("b", "failed"))),
+            None,
+            id="unknown-but-every-candidate-failed-creates",
         ),
     ],
 )
-def test_finding_by_identity(bodies: list[Any], found: str | None) -> None:
-    lookup = newest_tagged(bodies, {"run_id": "r"}, "job")
-    assert lookup.value == found
-    assert lookup.seen is (Seen.FOUND if found else Seen.ABSENT)
+def test_a_retry_reuses_what_is_worth_reusing(lookup: Lookup[Any], reused: str | None) -> None:
+    earlier = Fake(lookup).reattach().earlier()
+    assert (earlier.job_id if earlier else None) == reused
 
 
-def test_finding_by_identity_needs_metadata_in_the_answers() -> None:
-    lookup = newest_tagged([("a", {"job_status": "started"})], {"run_id": "r"}, "job")
-    assert lookup.seen is Seen.UNKNOWN
-    assert "job answers carry no metadata" in lookup.reason
+def test_a_retry_that_cannot_tell_fails_by_default_naming_the_candidates() -> None:
+    fake = Fake(Lookup(Seen.UNKNOWN, reason="no echo", candidates=(job("a", "started"), job("b", "failed"))))
+    with pytest.raises(VBrainReattachUnknownError) as caught:
+        fake.reattach().earlier()
+    assert "no echo" in str(caught.value)
+    assert "a (started), b (failed)" in str(caught.value)
+    assert "on_unknown_earlier='submit'" in str(caught.value)
+
+
+def test_a_retry_that_cannot_tell_submits_with_a_warning_when_asked(caplog: pytest.LogCaptureFixture) -> None:
+    fake = Fake(Lookup(Seen.UNKNOWN, reason="no echo", candidates=(job("a", "started"),)))
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        assert fake.reattach(on_unknown="submit").earlier() is None
+    assert "may duplicate one of them" in caplog.text
+    assert "a (started)" in caplog.text
+
+
+def test_without_reattach_a_retry_does_not_look() -> None:
+    fake = Fake(Lookup(Seen.FOUND, job("j1")))
+    fake.lookups = []  # a lookup would fail
+    assert fake.reattach(enabled=False).earlier() is None
+
+
+def test_a_lost_answer_reuses_the_job_once_the_listing_shows_it() -> None:
+    fake = Fake(Lookup(Seen.ABSENT), Lookup(Seen.ABSENT), Lookup(Seen.FOUND, job("j1")), create=LOST)
+    assert fake.reattach().create(fake.create) == "j1"
+    assert fake.creates == 1
+    assert fake.sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("lookup", "said"),
+    [
+        pytest.param(Lookup(Seen.ABSENT), "no job tagged with this task appeared within 20 s", id="absent"),
+        pytest.param(
+            Lookup(Seen.UNKNOWN, reason="no echo", candidates=(job("a"),)),
+            "still cannot tell (no echo; candidates: a (started))",
+            id="unknown",
+        ),
+    ],
+)
+def test_a_lost_answer_never_creates_again_in_the_same_try(lookup: Lookup[Any], said: str) -> None:
+    fake = Fake(lookup, create=LOST)
+    with pytest.raises(VBrainMaybeCreatedError) as caught:
+        fake.reattach().create(fake.create)
+    assert fake.creates == 1
+    assert said in str(caught.value)
+    assert "a retry of the task looks again" in str(caught.value)
+    assert sum(fake.sleeps) == 20  # looked for the whole settle time, no longer
+
+
+def test_a_lost_answer_without_reattach_fails_at_once() -> None:
+    fake = Fake(Lookup(Seen.FOUND, job("j1")), create=LOST)
+    with pytest.raises(VBrainMaybeCreatedError) as caught:
+        fake.reattach(enabled=False).create(fake.create)
+    assert caught.value is LOST
+    assert (fake.creates, fake.sleeps) == (1, [])

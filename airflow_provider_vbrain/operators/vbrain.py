@@ -6,15 +6,22 @@ waits on a job leaves the job running on VBrain; nothing here deletes it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_vbrain import _reattach
 from airflow_provider_vbrain._compat import BaseOperator, default_deferrable
 from airflow_provider_vbrain._endpoints import json_object
 from airflow_provider_vbrain._files import file_safe, location
-from airflow_provider_vbrain._reattach import AIRFLOW_METADATA_KEY, Lookup, Seen, task_identity
+from airflow_provider_vbrain._reattach import (
+    DEFAULT_SETTLE_SECONDS,
+    ON_UNKNOWN_CHOICES,
+    Lookup,
+    Reattach,
+    Tag,
+    find_job,
+    find_repository,
+)
 from airflow_provider_vbrain._tasks import (
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
@@ -23,7 +30,7 @@ from airflow_provider_vbrain._tasks import (
     seconds,
 )
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
-from airflow_provider_vbrain.jobs import JobState, JobStatus, Outcome, outcome_of, read_event
+from airflow_provider_vbrain.jobs import Outcome, outcome_of, read_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -37,6 +44,7 @@ __all__ = [
 ]
 
 _UI_COLOR = "#d7ecf9"
+T = TypeVar("T")
 
 
 class _VBrainOperator(VBrainTaskMixin, BaseOperator):
@@ -52,7 +60,40 @@ class _VBrainOperator(VBrainTaskMixin, BaseOperator):
         self.application_id = application_id
 
 
-class VBrainCreateRepositoryOperator(_VBrainOperator):
+class _VBrainCreateOperator(_VBrainOperator):
+    """What the two create operators share: the exactly-once arguments."""
+
+    def __init__(
+        self,
+        *,
+        reattach_on_retry: bool = True,
+        on_unknown_earlier: str = "fail",
+        reattach_settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if on_unknown_earlier not in ON_UNKNOWN_CHOICES:
+            raise ValueError(
+                f"on_unknown_earlier must be one of {ON_UNKNOWN_CHOICES}, got {on_unknown_earlier!r}"
+            )
+        self.reattach_on_retry = reattach_on_retry
+        self.on_unknown_earlier = on_unknown_earlier
+        self.reattach_settle_seconds = seconds(reattach_settle_seconds) or 0.0
+
+    def reattach(self, what: str, find: Callable[[], Lookup[T]], ident: Callable[[T], str]) -> Reattach[T]:
+        """The exactly-once rules for this try, with this operator's settings."""
+        return Reattach(
+            what,
+            find,
+            ident,
+            enabled=self.reattach_on_retry,
+            on_unknown=self.on_unknown_earlier,
+            settle_seconds=self.reattach_settle_seconds,
+            log=self.log,
+        )
+
+
+class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
     """Create a VBrain repository and return its id (XCom ``return_value``).
 
     :param repository_params: parameters common to the repository's jobs, a JSON
@@ -61,9 +102,14 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
     :param input_file: a ZIP of all inputs or one ``.csv``/``.xlsx``/``.json`` file:
         a local path, an object-storage URL (``s3://...``, ``file://...``) or an
         ``ObjectStoragePath`` (templated).
-    :param reattach_on_retry: the repository's metadata records this task's identity
-        under ``"airflow"``; a retried task, or one whose create was not confirmed,
-        reuses the repository it finds instead of creating a second one.
+    :param reattach_on_retry: the repository's metadata records this task's identity and a
+        fingerprint of the request under ``"airflow"``; a retried task, or one whose create was
+        not confirmed, reuses the repository it finds instead of creating a second one (see the
+        exactly-once rules in the docs).
+    :param on_unknown_earlier: what a retry does when VBrain's answers cannot tell whether an
+        earlier try created the repository: ``"fail"`` (default) or ``"submit"`` (with a warning).
+    :param reattach_settle_seconds: after a create whose answer was lost, how long to look for
+        what it created (the listing may lag) before failing the try.
     :param vbrain_conn_id: the Airflow connection to use.
     :param application_id: overrides the connection's ``application_id``.
     """
@@ -77,45 +123,32 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
         repository_params: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         input_file: Any = None,
-        reattach_on_retry: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.repository_params = repository_params
         self.metadata = metadata
         self.input_file = input_file
-        self.reattach_on_retry = reattach_on_retry
 
     def execute(self, context: Context) -> str:
-        identity = task_identity(context)
         params = json_object("repository_params", self.repository_params)
-        metadata = {**(json_object("metadata", self.metadata) or {}), AIRFLOW_METADATA_KEY: identity}
+        metadata = json_object("metadata", self.metadata)
         upload = None if self.input_file is None else location(self.input_file)
-        # Repositories listed from a day back: wide enough for any clock skew, narrow enough to read.
+        tag = Tag.of(context, params, metadata, upload)
+        # Repositories listed from a day back: wide enough for any time zone, narrow enough to read.
         since = datetime.now(timezone.utc) - timedelta(days=1)
-
-        def find() -> Lookup[str]:
-            return _reattach.find_repository(self.hook, identity, since)
-
-        if context["ti"].try_number > 1 and self.reattach_on_retry:
-            earlier = find()
-            if earlier.seen is Seen.FOUND:
-                self.log.info("Reusing repository %s, created by an earlier try", earlier.value)
-                return str(earlier.value)
-            if earlier.seen is Seen.UNKNOWN:
-                self.log.warning("Reattaching is not possible: %s", earlier.reason)
-        repository_id = _reattach.create_once(
-            lambda: self.hook.create_repository(params, metadata, upload),
-            find,
-            "repository",
-            reattach=self.reattach_on_retry,
-            log=self.log,
+        reattach = self.reattach("repository", lambda: find_repository(self.hook, tag, since), str)
+        earlier = reattach.earlier() if context["ti"].try_number > 1 else None
+        if earlier is not None:
+            return earlier
+        repository_id = reattach.create(
+            lambda: self.hook.create_repository(params, tag.metadata(metadata), upload)
         )
         self.log.info("VBrain repository %s", repository_id)
         return repository_id
 
 
-class VBrainExecuteJobOperator(_VBrainOperator):
+class VBrainExecuteJobOperator(_VBrainCreateOperator):
     """Start a job in a VBrain repository and return its id (XCom ``return_value``).
 
     With ``wait_for_completion=True`` the task also waits for the job: on the
@@ -125,12 +158,15 @@ class VBrainExecuteJobOperator(_VBrainOperator):
     with its log tail in the task log.
 
     The job's metadata records this task's identity (dag id, task id, run id,
-    map index) under ``"airflow"``, merged with ``metadata``. When the task is
-    retried after it already submitted a job (a lost worker, a lost deferral, an
-    answer lost on the way back) it reattaches to that job instead of starting a
-    second one, unless that job failed. The same lookup follows a submit whose
-    answer was lost: the job found is used, or, when none exists, the submit is
-    repeated once. ``reattach_on_retry=False`` always submits and never repeats.
+    map index) and a fingerprint of the request (params, metadata, input file) under
+    ``"airflow"``, merged with ``metadata``. When the task is retried after it already
+    submitted a job (a lost worker, a lost deferral, an answer lost on the way back) it
+    reattaches to that job instead of starting a second one, unless that job failed or
+    the request changed. After a submit whose answer was lost, the job is looked for
+    for ``reattach_settle_seconds``; the job found is used, and nothing is submitted
+    again in that try. When VBrain's answers cannot tell which job a task submitted,
+    a retry follows ``on_unknown_earlier``. ``reattach_on_retry=False`` always submits
+    and never looks.
 
     VBrain has no cancel endpoint: killing this task does not stop the job.
 
@@ -146,6 +182,10 @@ class VBrainExecuteJobOperator(_VBrainOperator):
     :param timeout: seconds (or a ``timedelta``) to wait before failing; None waits as
         long as the task may run.
     :param reattach_on_retry: on a retry, reuse the job an earlier try submitted.
+    :param on_unknown_earlier: what a retry does when VBrain's answers cannot tell whether an
+        earlier try submitted a job: ``"fail"`` (default) or ``"submit"`` (with a warning).
+    :param reattach_settle_seconds: after a submit whose answer was lost, how long to look for
+        the job (the listing may lag) before failing the try.
     :param max_result_bytes: refuse an output larger than this as JSON (too big for XCom),
         with advice to download it instead; None for no limit.
     :param vbrain_conn_id: the Airflow connection to use.
@@ -166,7 +206,6 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         deferrable: bool | None = None,
         poll_interval: float = 10,
         timeout: Any = None,
-        reattach_on_retry: bool = True,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
         **kwargs: Any,
     ) -> None:
@@ -180,12 +219,23 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = seconds(positive("poll_interval", poll_interval)) or 0.0
         self.timeout = seconds(timeout)
-        self.reattach_on_retry = reattach_on_retry
 
     def execute(self, context: Context) -> str:
-        identity = task_identity(context)
-        status = self._earlier_job(identity) if context["ti"].try_number > 1 else None
-        job_id = status.job_id if status else self._submit(identity)
+        params = json_object("job_params", self.job_params)
+        metadata = json_object("metadata", self.metadata)
+        upload = None if self.input_file is None else location(self.input_file)
+        tag = Tag.of(context, params, metadata, upload)
+        reattach = self.reattach(
+            "job", lambda: find_job(self.hook, self.repository_id, tag), lambda status: status.job_id
+        )
+        status = reattach.earlier() if context["ti"].try_number > 1 else None
+        job_id = (
+            status.job_id
+            if status
+            else reattach.create(
+                lambda: self.hook.execute_job(self.repository_id, params, tag.metadata(metadata), upload)
+            )
+        )
         self.log.info(
             "VBrain repository %s, job %s: %s", self.repository_id, job_id, self.hook.job_url(job_id)
         )
@@ -220,45 +270,6 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         self.log.info("VBrain job %s finished", job_id)
         context["ti"].xcom_push(key="result", value=self.result_of(job_id, self.repository_id))
         return job_id
-
-    def _submit(self, identity: dict[str, Any]) -> str:
-        params = json_object("job_params", self.job_params)
-        metadata = {**(json_object("metadata", self.metadata) or {}), AIRFLOW_METADATA_KEY: identity}
-        upload = None if self.input_file is None else location(self.input_file)
-
-        def find() -> Lookup[str]:
-            lookup = _reattach.find_job(self.hook, self.repository_id, identity)
-            if lookup.value is None:
-                return Lookup(lookup.seen, reason=lookup.reason)
-            return Lookup(lookup.seen, lookup.value.job_id)
-
-        return _reattach.create_once(
-            lambda: self.hook.execute_job(self.repository_id, params, metadata, upload),
-            find,
-            "job",
-            reattach=self.reattach_on_retry,
-            log=self.log,
-        )
-
-    def _earlier_job(self, identity: dict[str, Any]) -> JobStatus | None:
-        """The job an earlier try (or an unanswered submit) created, if it is worth reattaching to."""
-        if not self.reattach_on_retry:
-            return None
-        lookup = _reattach.find_job(self.hook, self.repository_id, identity)
-        status = lookup.value
-        if lookup.seen is Seen.UNKNOWN:
-            self.log.warning("Reattaching is not possible: %s", lookup.reason)
-            return None
-        if status is None:
-            self.log.info("No job of this task found in repository %s: submitting one", self.repository_id)
-            return None
-        if status.state is JobState.FAILED:
-            self.log.info("The job of an earlier try, %s, failed: submitting a new one", status.job_id)
-            return None
-        self.log.info(
-            "Reattaching to job %s (%s), submitted by an earlier try", status.job_id, status.raw_state
-        )
-        return status
 
 
 class VBrainDownloadJobFilesOperator(_VBrainOperator):

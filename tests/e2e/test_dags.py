@@ -21,12 +21,14 @@ def test_tutorial_with_the_sensor(run_dag: Any, vbrain_conn: Any, mode: str) -> 
     assert xcom(dag_run, "collect") == {"value": 200}
     (job,) = vbrain_conn.jobs()
     assert job["params"] == {"a": 10, "b": 20}
-    assert job["metadata"]["airflow"] == {
+    tag = job["metadata"]["airflow"]
+    assert {key: tag[key] for key in ("dag_id", "task_id", "run_id", "map_index")} == {
         "dag_id": f"e2e_sensor_{mode}",
         "task_id": "execute",
         "run_id": dag_run.run_id,
         "map_index": -1,
     }
+    assert len(tag["request"]) == 64  # the request's fingerprint
     assert (
         f"VBrain job {job['job_id']} is finished" in printed
         or f"VBrain job {job['job_id']} finished" in printed

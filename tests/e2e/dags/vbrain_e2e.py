@@ -27,6 +27,8 @@ from airflow_provider_vbrain.sensors.vbrain import VBrainJobSensor
 START = datetime(2026, 1, 1)
 FAST = {"poll_interval": 0.1}
 TUTORIAL = {"a": 10, "b": 20}
+#: Creates retried as users configure them, and a lost create's object looked for briefly.
+RETRIED = {"retries": 1, "retry_delay": timedelta(seconds=0), "reattach_settle_seconds": 1}
 
 
 def dag(dag_id: str, **params: Any) -> DAG:
@@ -64,12 +66,13 @@ def collect(value: Any) -> Any:
 # Sensor modes: create -> execute -> wait -> collect, and for timeouts a job that runs long.
 for mode in ("deferrable", "poke", "reschedule"):
     with dag(f"e2e_sensor_{mode}", job_params=TUTORIAL, job_metadata={}):
-        repo = VBrainCreateRepositoryOperator(task_id="create")
+        repo = VBrainCreateRepositoryOperator(task_id="create", **RETRIED)
         job = VBrainExecuteJobOperator(
             task_id="execute",
             repository_id=repo.output,
             job_params="{{ params.job_params }}",
             metadata="{{ params.job_metadata }}",
+            **RETRIED,
         )
         collect(wait_in(mode, job, repo).output)
 
