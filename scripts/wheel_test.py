@@ -19,7 +19,8 @@
 6. pytest, added to the environment, runs a test that uses the fixtures the wheel
    registers through its ``pytest11`` entry point.
 
-Everything is written under ``build/wheel-test/`` (git-ignored), emptied at each run.
+Everything is written under ``build/wheel-test/`` (git-ignored), emptied at each run. To try
+another Python: ``uv run --no-project python scripts/wheel_test.py --python 3.12``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def main_outside(args: argparse.Namespace) -> int:
     os.environ.pop("UV_COMPILE_BYTECODE", None)
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "tmp").mkdir(parents=True)
+    os.environ["TMPDIR"] = str(WORK / "tmp")  # uv's lock files, the emulator's certificate, Airflow's
 
     with step("build the sdist, then a wheel from it; and a wheel from the source tree"):
         run([uv, "build", "--quiet", "--out-dir", WORK / "dist", ROOT])
@@ -350,14 +352,13 @@ def find_python(uv: str, version: str) -> str:
 
 def clean_env(home: Path) -> dict[str, str]:
     """The environment for everything run in the test venv: no Airflow settings or Python paths
-    inherited, a fresh AIRFLOW_HOME, and temporary files kept under the work folder."""
+    inherited, and a fresh AIRFLOW_HOME (TMPDIR already points into the work folder)."""
     skip = ("AIRFLOW", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "UV_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update(
         AIRFLOW_HOME=str(home),
         AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        TMPDIR=str(WORK / "tmp"),
     )
     return env
 
