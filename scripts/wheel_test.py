@@ -66,20 +66,16 @@ ENTRY_POINTS = {
     "pytest11": {"vbrain_emulator": f"{PACKAGE}.emulator.pytest_plugin"},
     "console_scripts": {"vbrain-emulator": f"{PACKAGE}.emulator.__main__:main"},
 }
-#: Third-party modules the package imports without declaring them, and why that is right:
-#: each is imported only where the program that calls that code already has it.
+#: Where the package may import a third-party module without declaring it: only in code that
+#: just the program providing that module runs. "pytest11" is the plugin module, which pytest
+#: alone loads; the form widgets are built only when Airflow's web UI asks the hook for them
+#: (Airflow 2, which depends on these; Airflow 3.2+ reads the provider info's conn-fields).
+FORM_WIDGETS = ("get_connection_form_widgets", "hook_form_widgets")
 HOST_PROVIDED = {
-    "pytest": "the pytest11 plugin module, which only pytest itself loads",
-    "flask_appbuilder": "get_connection_form_widgets(), called only by Airflow's web UI, which has it",
-    "flask_babel": "get_connection_form_widgets(), called only by Airflow's web UI, which has it",
-    "wtforms": "get_connection_form_widgets(), called only by Airflow's web UI, which has it",
-}
-#: Where each host-provided import may appear: a function name, or "pytest11" for the plugin module.
-HOST_PROVIDED_WHERE = {
-    "pytest": "pytest11",
-    "flask_appbuilder": "get_connection_form_widgets",
-    "flask_babel": "get_connection_form_widgets",
-    "wtforms": "get_connection_form_widgets",
+    "pytest": ("pytest11",),
+    "flask_appbuilder": FORM_WIDGETS,
+    "flask_babel": FORM_WIDGETS,
+    "wtforms": FORM_WIDGETS,
 }
 #: Modules whose distribution differs from the one users declare: on Airflow 3 the ``airflow``
 #: package comes from apache-airflow-core and the task SDK, which apache-airflow brings.
@@ -513,9 +509,9 @@ def check_imports(package_dir: Path, declared: set[str], plugin: str) -> None:
             seen.add(top)
             where = f"{module}.{function}()" if function else module
             if top in HOST_PROVIDED:
-                allowed = HOST_PROVIDED_WHERE[top]
-                if not (module == plugin if allowed == "pytest11" else function == allowed):
-                    problems.append(f"{where} imports {top}, allowed only in {HOST_PROVIDED[top]}")
+                allowed = HOST_PROVIDED[top]
+                if not (module == plugin if allowed == ("pytest11",) else function in allowed):
+                    problems.append(f"{where} imports {top}, which it may only in {', '.join(allowed)}")
                 continue
             dists = {canonicalize_name(d) for d in providers.get(top, [])}
             if top in UMBRELLA:
