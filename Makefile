@@ -16,7 +16,7 @@ AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with "uni
 	--with pytest --with pytest-asyncio --with pytest-mock --with pytest-timeout --with jsonschema
 LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
 
-.PHONY: help uv sync demo demo-ui docs bench bench-check smoke lint typecheck pytest test-airflow2 test
+.PHONY: help uv sync demo demo-ui docs bench bench-check smoke lint typecheck pytest test-airflow2 wheel-test test
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -59,4 +59,7 @@ pytest: sync  ## The test suite on the locked (newest) Airflow.
 test-airflow2: uv  ## The test suite again on the lowest Airflow 2 (AIRFLOW_2_VERSION), lock untouched.
 	$(UV) run --isolated --no-project --with-editable . $(AIRFLOW_2_TEST_DEPS) pytest
 
-test: lint typecheck docs bench-check pytest test-airflow2 demo  ## Everything CI checks.
+wheel-test: uv  ## The built wheel and sdist checked, then the wheel on the lowest Python, Airflow and dependency floors.
+	$(UV) run --no-project python scripts/wheel_test.py --airflow $(AIRFLOW_2_VERSION)
+
+test: lint typecheck docs bench-check pytest test-airflow2 wheel-test demo  ## Everything CI checks.
