@@ -394,6 +394,9 @@ async def _serve_api(request: web.Request, handler: Handler) -> web.StreamRespon
     return await _answer(request, handler)
 
 
+_RESET_WHILE_WAITING = "The emulator was reset while this request waited"
+
+
 def _fault_response(request: web.Request, fault: Fault) -> web.StreamResponse:
     if fault.drop:
         # Closing before a byte of the answer is written is what a crashed proxy looks like: the
@@ -438,6 +441,7 @@ async def _gateway(request: web.Request, handler: Handler) -> web.StreamResponse
         "fault": None,
     }
     fault = state.faults.take(request.method, request.path)
+    generation = state.generation
     try:
         if fault is None:
             response = await _serve_api(request, handler)
@@ -450,12 +454,17 @@ async def _gateway(request: web.Request, handler: Handler) -> web.StreamResponse
                 await asyncio.sleep(fault.delay)
             if fault.after or fault.drop or fault.status is not None:
                 response = _fault_response(request, fault)
+            elif state.generation != generation:
+                # Reset while this request waited: it belongs to the emulator before the reset.
+                response = _json(503, {"error": _RESET_WHILE_WAITING})
             else:
                 response = await _serve_api(request, handler)
         entry["status"] = None if fault is not None and fault.drop else response.status
         return response
     finally:
-        state.record_request(entry)
+        # A request from before a reset is not logged: the log now belongs to the next test.
+        if state.generation == generation:
+            state.record_request(entry)
 
 
 def create_app(

@@ -348,6 +348,10 @@ class EmulatorState:
         self._jobs: dict[str, Job] = {}
         self._issued_repository_ids: set[str] = set()
         self._random = random.Random()
+        #: How many times the state was reset. A request that waited (an injected delay) across a reset
+        #: belongs to the state before it: it is neither processed nor logged, so it cannot leak into
+        #: the next test.
+        self.generation = 0
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -374,6 +378,7 @@ class EmulatorState:
         self.faults.clear()
         self.request_log.clear()
         self.queue_seconds, self.run_seconds = self._initial_durations
+        self.generation += 1
 
     def application(self, name: str) -> Application:
         """Return the application called ``name``.
