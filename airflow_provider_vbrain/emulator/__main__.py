@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from airflow_provider_vbrain.emulator.app import create_app
+from airflow_provider_vbrain.emulator.app import UI_PREFIX, create_app
 from airflow_provider_vbrain.emulator.applications import register_application
 from airflow_provider_vbrain.emulator.profiles import PROFILES, Profile, ProfileError
 from airflow_provider_vbrain.emulator.server import start_site, url_host
@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer by this reading of the API reference where it leaves things open (repeatable, "
         "or comma-separated, one per group; default: job-metadata). One of: " + ", ".join(PROFILES),
     )
+    parser.add_argument(
+        "--no-ui",
+        action="store_false",
+        dest="ui",
+        help=f"do not serve the read-only job pages under {UI_PREFIX}/",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument(
         "--application",
@@ -135,7 +141,7 @@ async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -
     state = EmulatorState(
         queue_seconds=args.queue_seconds, run_seconds=args.run_seconds, profile=args.profile
     )
-    app = create_app(state, api_keys=args.api_keys, control=args.control)
+    app = create_app(state, api_keys=args.api_keys, control=args.control, ui=args.ui)
     runner, port = await start_site(
         app, args.host, args.port, ssl_context=ssl_context, access_log=not args.quiet
     )
@@ -153,6 +159,8 @@ async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -
             print(f"Clients trust its certificate with: {args.tls_cert}", flush=True)
         if state.profile != Profile():
             print(f"Reference profile: {state.profile}", flush=True)
+        if args.ui:
+            print(f"Job pages: {url}{UI_PREFIX}/ (job links: {url}{UI_PREFIX}/jobs/{{job_id}})", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()

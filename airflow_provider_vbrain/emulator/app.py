@@ -1,4 +1,5 @@
-"""The aiohttp application: VBrain's REST API under ``/api/v1`` and the test control API under ``/_emulator``.
+"""The aiohttp application: VBrain's REST API under ``/api/v1``, the test control API under ``/_emulator``
+and read-only job pages under ``/ui`` (rendered by :mod:`.pages`).
 
 Handlers only translate HTTP to :class:`.state.EmulatorState` calls and back; where the reference
 leaves an answer open, they answer by the state's :class:`.profiles.Profile`. One middleware is the
@@ -20,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import FileField
 
+from airflow_provider_vbrain.emulator import pages
 from airflow_provider_vbrain.emulator.faults import Fault, FaultSpecError
 from airflow_provider_vbrain.emulator.profiles import (
     HTML_DOWNLOADS,
@@ -40,10 +42,13 @@ from airflow_provider_vbrain.emulator.state import (
     zip_files,
 )
 
-__all__ = ["API_PREFIX", "CONTROL_PREFIX", "STATE_KEY", "create_app"]
+__all__ = ["API_PREFIX", "CONTROL_PREFIX", "STATE_KEY", "UI_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_emulator"
+UI_PREFIX = "/ui"
+# How many jobs the /ui/ index shows, newest first.
+UI_INDEX_JOBS = 200
 # Uploads are whole input folders; aiohttp's 1 MiB default would refuse realistic ZIPs.
 MAX_UPLOAD_BYTES = 512 * 1024**2
 SCOPE_HEADERS = ("organization_id", "application_id", "client_id", "username")
@@ -54,6 +59,7 @@ SUBMISSION_FIELDS = ("params", "metadata")
 class _Settings:
     api_keys: frozenset[str]
     control: bool
+    ui: bool
 
 
 STATE_KEY = web.AppKey("vbrain_emulator_state", EmulatorState)
@@ -486,11 +492,54 @@ async def reset(request: web.Request) -> web.Response:
     return _json(200, {"message": "Emulator reset"})
 
 
+# -- web pages -------------------------------------------------------------------------------
+
+
+def _page(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/html", charset="utf-8")
+
+
+async def ui_index(request: web.Request) -> web.Response:
+    state = _state(request)
+    return _page(200, pages.index_page(state.recent_jobs(UI_INDEX_JOBS), state.clock(), UI_PREFIX))
+
+
+async def ui_job(request: web.Request) -> web.Response:
+    state = _state(request)
+    job_id = request.match_info["job_id"]
+    job = state.find_job(job_id)
+    if job is None:
+        return _page(404, pages.not_found_page("job", job_id, UI_PREFIX))
+    return _page(200, pages.job_page(job, state.clock(), UI_PREFIX))
+
+
+async def ui_repository(request: web.Request) -> web.Response:
+    state = _state(request)
+    repository_id = request.match_info["repository_id"]
+    repository = state.find_repository(repository_id)
+    if repository is None:
+        return _page(404, pages.not_found_page("repository", repository_id, UI_PREFIX))
+    return _page(200, pages.repository_page(repository, state.clock(), UI_PREFIX))
+
+
+async def _serve_page(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run a page handler, answering HTTP errors (unknown page, wrong method) as HTML pages too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _page(exc.status, pages.error_page(exc.status, exc.reason, UI_PREFIX))
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
 # -- the gateway middleware --------------------------------------------------------------------
 
 
-def _is_control(path: str) -> bool:
-    return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
+def _under(prefix: str, path: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -541,10 +590,16 @@ def _fault_response(request: web.Request, fault: Fault) -> web.StreamResponse:
 @web.middleware
 async def _gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = _state(request)
-    if _is_control(request.path):
-        if not request.app[_SETTINGS_KEY].control:
+    settings = request.app[_SETTINGS_KEY]
+    if _under(CONTROL_PREFIX, request.path):
+        if not settings.control:
             return _json(404, {"message": "Not Found"})
         return await _answer(request, handler)
+    if _under(UI_PREFIX, request.path):
+        # Web pages for a browser: no key, no faults, not logged as API traffic.
+        if not settings.ui:
+            return _json(404, {"message": "Not Found"})
+        return await _serve_page(request, handler)
 
     entry: dict[str, Any] = {
         "method": request.method,
@@ -606,16 +661,18 @@ def create_app(
     *,
     api_keys: Iterable[str] = (),
     control: bool = False,
+    ui: bool = True,
 ) -> web.Application:
     """Build the emulator's aiohttp application, e.g. to embed it or run it with ``web.run_app``.
 
     :param state: the store to serve; a fresh one with default durations when None.
     :param api_keys: the accepted ``x-api-key`` values; when empty any non-empty key is accepted.
     :param control: serve the test control API under ``/_emulator`` (off: those paths answer 404).
+    :param ui: serve the read-only job pages under ``/ui`` (off: those paths answer 404).
     """
     app = web.Application(middlewares=[_gateway], client_max_size=MAX_UPLOAD_BYTES)
     app[STATE_KEY] = state if state is not None else EmulatorState()
-    app[_SETTINGS_KEY] = _Settings(api_keys=frozenset(api_keys), control=control)
+    app[_SETTINGS_KEY] = _Settings(api_keys=frozenset(api_keys), control=control, ui=ui)
     api = API_PREFIX
     app.router.add_routes(
         [
@@ -653,6 +710,15 @@ def create_app(
                 web.get(f"{ctl}/profile", get_profile),
                 web.put(f"{ctl}/profile", set_profile),
                 web.post(f"{ctl}/reset", reset),
+            ]
+        )
+    if ui:
+        app.router.add_routes(
+            [
+                web.get(UI_PREFIX, ui_index),
+                web.get(f"{UI_PREFIX}/", ui_index),
+                web.get(f"{UI_PREFIX}/jobs/{{job_id}}", ui_job),
+                web.get(f"{UI_PREFIX}/repositories/{{repository_id}}", ui_repository),
             ]
         )
     return app

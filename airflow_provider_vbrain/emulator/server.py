@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from airflow_provider_vbrain.emulator.app import create_app
+from airflow_provider_vbrain.emulator.app import UI_PREFIX, create_app
 from airflow_provider_vbrain.emulator.profiles import Profile, ProfileLike
 from airflow_provider_vbrain.emulator.state import (
     DEFAULT_QUEUE_SECONDS,
@@ -89,6 +89,7 @@ class EmulatorServer:
     :param profile: the reading of the reference to follow (see :mod:`.profiles`): a name,
         comma-separated names, a list of names or a :class:`.profiles.Profile`; None is the default.
         :meth:`reset` comes back to it.
+    :param ui: serve the read-only job pages under ``/ui``.
     :raises ProfileError: for an unknown or conflicting profile.
     """
 
@@ -103,12 +104,14 @@ class EmulatorServer:
         control: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         profile: ProfileLike = None,
+        ui: bool = True,
     ) -> None:
         self.host = host
         self._requested_port = port
         self._ssl_context = ssl_context
         self._api_keys = tuple(api_keys)
         self._control = control
+        self._ui = ui
         #: The store; owned by the server's event loop once started, so change it only through the
         #: helpers below (reading a value from a test is fine).
         self.state = EmulatorState(queue_seconds=queue_seconds, run_seconds=run_seconds, profile=profile)
@@ -128,7 +131,7 @@ class EmulatorServer:
             raise RuntimeError("EmulatorServer is already started")
         # A fresh app per start: an aiohttp app is bound to the loop that first ran it. The state
         # carries over, so a stopped and restarted server remembers its repositories.
-        app = create_app(self.state, api_keys=self._api_keys, control=self._control)
+        app = create_app(self.state, api_keys=self._api_keys, control=self._control, ui=self._ui)
         ready = threading.Event()
         failure: list[BaseException] = []
         loop = asyncio.new_event_loop()
@@ -201,6 +204,12 @@ class EmulatorServer:
         """The base URL, e.g. ``http://127.0.0.1:54321`` (no ``/api/v1``: clients add it)."""
         scheme = "https" if self._ssl_context is not None else "http"
         return f"{scheme}://{url_host(self.host)}:{self.port}"
+
+    @property
+    def job_url_template(self) -> str:
+        """The URL template of this server's job pages, e.g.
+        ``http://127.0.0.1:54321/ui/jobs/{job_id}``: what a connection's job link template is set to."""
+        return f"{self.url}{UI_PREFIX}/jobs/{{job_id}}"
 
     @property
     def profile(self) -> Profile:

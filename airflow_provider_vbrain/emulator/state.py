@@ -725,6 +725,32 @@ class EmulatorState:
             raise EmulatorError(404, "Invalid job_id")
         return job
 
+    def find_job(self, job_id: str) -> Job | None:
+        """Any tenant's job by id, listed or not (for the control API and the web pages), or None.
+
+        :param job_id: the job's id.
+        """
+        return self._jobs.get(job_id)
+
+    def find_repository(self, repository_id: str) -> Repository | None:
+        """Any tenant's repository by id, listed or not, or None.
+
+        :param repository_id: the repository's id.
+        """
+        for repositories in self._tenants.values():
+            repository = repositories.get(repository_id)
+            if repository is not None:
+                return repository
+        return None
+
+    def recent_jobs(self, limit: int) -> list[Job]:
+        """The ``limit`` newest jobs of every tenant, newest first.
+
+        :param limit: how many at most.
+        """
+        # Jobs are kept in creation order.
+        return list(reversed(self._jobs.values()))[:limit]
+
     def finish_job(self, job_id: str) -> Job:
         """End a job now with its application's outcome (``finished``, or ``failed`` if it failed).
 

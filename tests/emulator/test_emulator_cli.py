@@ -203,13 +203,16 @@ def test_tls_self_signed(emulator_process: list[Emulator]) -> None:
     assert emulator.stop()[0] == 0
 
 
-def test_help_lists_the_profiles(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_help_lists_the_profiles_and_the_pages_flag(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Wide enough that argparse does not wrap inside a hyphenated name.
     monkeypatch.setenv("COLUMNS", "1000")
     with pytest.raises(SystemExit):
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--profile NAME" in out
+    assert "--no-ui" in out
     for name in PROFILES:
         assert name in out
 
@@ -258,3 +261,21 @@ def test_profiles_from_the_command_line(emulator_process: list[Emulator]) -> Non
     requests.post(f"{emulator.url}/_emulator/reset", timeout=5)
     assert requests.get(f"{emulator.url}/_emulator/profile", timeout=5).json()["profile"] == profile
     assert emulator.stop()[0] == 0
+
+
+def test_job_pages_are_announced_and_can_be_turned_off(emulator_process: list[Emulator]) -> None:
+    emulator = Emulator("--quiet")
+    emulator_process.append(emulator)
+    assert emulator.process.stdout is not None
+    line = emulator.process.stdout.readline()
+    assert line == f"Job pages: {emulator.url}/ui/ (job links: {emulator.url}/ui/jobs/{{job_id}})\n"
+    assert requests.get(f"{emulator.url}/ui/", timeout=5).status_code == 200
+    assert emulator.stop()[0] == 0
+
+    without = Emulator("--quiet", "--no-ui")
+    emulator_process.append(without)
+    assert requests.get(f"{without.url}/ui/", timeout=5).status_code == 404
+    without.process.send_signal(signal.SIGINT)
+    rest, _ = without.process.communicate(timeout=10)
+    assert without.process.returncode == 0
+    assert "Job pages" not in rest
