@@ -22,15 +22,19 @@ if TYPE_CHECKING:
         register_application,
         unregister_application,
     )
+    from airflow_provider_vbrain.emulator.profiles import PROFILES, Profile, ProfileError
     from airflow_provider_vbrain.emulator.server import EmulatorServer
     from airflow_provider_vbrain.emulator.state import EmulatorState
 
 __all__ = [
+    "PROFILES",
     "Application",
     "ApplicationError",
     "ApplicationResult",
     "EmulatorServer",
     "EmulatorState",
+    "Profile",
+    "ProfileError",
     "application_names",
     "create_app",
     "register_application",
@@ -45,6 +49,9 @@ _LOCATIONS = {
     "register_application": "applications",
     "unregister_application": "applications",
     "EmulatorServer": "server",
+    "PROFILES": "profiles",
+    "Profile": "profiles",
+    "ProfileError": "profiles",
     "EmulatorState": "state",
     "create_app": "app",
 }

@@ -13,8 +13,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from airflow_provider_vbrain.emulator.app import create_app
+from airflow_provider_vbrain.emulator.app import UI_PREFIX, create_app
 from airflow_provider_vbrain.emulator.applications import register_application
+from airflow_provider_vbrain.emulator.profiles import PROFILES, Profile, ProfileError
 from airflow_provider_vbrain.emulator.server import start_site, url_host
 from airflow_provider_vbrain.emulator.state import DEFAULT_QUEUE_SECONDS, DEFAULT_RUN_SECONDS, EmulatorState
 from airflow_provider_vbrain.emulator.tls import self_signed_certificate
@@ -95,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve HTTPS with a new self-signed certificate for localhost and 127.0.0.1; its path is "
         "printed, for clients to trust (the VBrain connection's verify extra)",
     )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="NAME",
+        dest="profiles",
+        help="answer by this reading of the API reference where it leaves things open (repeatable, "
+        "or comma-separated, one per group; default: job-metadata). One of: " + ", ".join(PROFILES),
+    )
+    parser.add_argument(
+        "--no-ui",
+        action="store_false",
+        dest="ui",
+        help=f"do not serve the read-only job pages under {UI_PREFIX}/",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     parser.add_argument(
         "--application",
@@ -122,8 +138,10 @@ def _register(parser: argparse.ArgumentParser, specs: Sequence[str]) -> None:
 
 
 async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> None:
-    state = EmulatorState(queue_seconds=args.queue_seconds, run_seconds=args.run_seconds)
-    app = create_app(state, api_keys=args.api_keys, control=args.control)
+    state = EmulatorState(
+        queue_seconds=args.queue_seconds, run_seconds=args.run_seconds, profile=args.profile
+    )
+    app = create_app(state, api_keys=args.api_keys, control=args.control, ui=args.ui)
     runner, port = await start_site(
         app, args.host, args.port, ssl_context=ssl_context, access_log=not args.quiet
     )
@@ -135,9 +153,14 @@ async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -
             loop.add_signal_handler(signum, stop.set)
     try:
         scheme = "https" if ssl_context is not None else "http"
-        print(f"VBrain emulator listening on {scheme}://{url_host(args.host)}:{port}", flush=True)
+        url = f"{scheme}://{url_host(args.host)}:{port}"
+        print(f"VBrain emulator listening on {url}", flush=True)
         if args.tls_self_signed:
             print(f"Clients trust its certificate with: {args.tls_cert}", flush=True)
+        if state.profile != Profile():
+            print(f"Reference profile: {state.profile}", flush=True)
+        if args.ui:
+            print(f"Job pages: {url}{UI_PREFIX}/ (job links: {url}{UI_PREFIX}/jobs/{{job_id}})", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
@@ -151,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _register(parser, args.application)
+    try:
+        args.profile = Profile.parse(args.profiles)
+    except ProfileError as err:
+        parser.error(f"--profile: {err}")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.tls_self_signed:

@@ -1,6 +1,8 @@
-"""The aiohttp application: VBrain's REST API under ``/api/v1`` and the test control API under ``/_emulator``.
+"""The aiohttp application: VBrain's REST API under ``/api/v1``, the test control API under ``/_emulator``
+and read-only job pages under ``/ui`` (rendered by :mod:`.pages`).
 
-Handlers only translate HTTP to :class:`.state.EmulatorState` calls and back. One middleware is the
+Handlers only translate HTTP to :class:`.state.EmulatorState` calls and back; where the reference
+leaves an answer open, they answer by the state's :class:`.profiles.Profile`. One middleware is the
 gateway in front of the API: it applies injected faults, checks ``x-api-key`` (before any scoping
 header, like an API gateway), turns errors into the platform's JSON bodies, and logs every request.
 """
@@ -8,6 +10,8 @@ header, like an API gateway), turns errors into the platform's JSON bodies, and 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextvars
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,23 +21,34 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import FileField
 
+from airflow_provider_vbrain.emulator import pages
 from airflow_provider_vbrain.emulator.faults import Fault, FaultSpecError
+from airflow_provider_vbrain.emulator.profiles import (
+    HTML_DOWNLOADS,
+    NON_ZIP_DOWNLOADS,
+    PROFILE_DESCRIPTIONS,
+    ProfileError,
+)
 from airflow_provider_vbrain.emulator.state import (
     FAILED,
     FINISHED,
     EmulatorError,
     EmulatorState,
     Job,
+    Repository,
     Tenant,
     input_files_from_upload,
     parse_date_filter,
     zip_files,
 )
 
-__all__ = ["API_PREFIX", "CONTROL_PREFIX", "STATE_KEY", "create_app"]
+__all__ = ["API_PREFIX", "CONTROL_PREFIX", "STATE_KEY", "UI_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_emulator"
+UI_PREFIX = "/ui"
+# How many jobs the /ui/ index shows, newest first.
+UI_INDEX_JOBS = 200
 # Uploads are whole input folders; aiohttp's 1 MiB default would refuse realistic ZIPs.
 MAX_UPLOAD_BYTES = 512 * 1024**2
 SCOPE_HEADERS = ("organization_id", "application_id", "client_id", "username")
@@ -44,12 +59,60 @@ SUBMISSION_FIELDS = ("params", "metadata")
 class _Settings:
     api_keys: frozenset[str]
     control: bool
+    ui: bool
 
 
 STATE_KEY = web.AppKey("vbrain_emulator_state", EmulatorState)
 _SETTINGS_KEY = web.AppKey("vbrain_emulator_settings", _Settings)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class _FaultEffects:
+    """What an injected fault asks of the handler serving the request it matched."""
+
+    state: EmulatorState
+    #: The state's generation when the request arrived (see :attr:`.state.EmulatorState.generation`).
+    generation: int
+    #: Seconds before what the request creates is listed (None: the profile's delay).
+    listing_delay: float | None = None
+    #: Seconds to wait once the body is read and before anything is processed.
+    hold: float = 0.0
+
+    def outlived_reset(self) -> bool:
+        """Whether the state was reset since the request arrived: after a wait, such a request is
+        dropped unprocessed, so it cannot change the next test's state."""
+        return self.state.generation != self.generation
+
+
+_RESET_WHILE_WAITING = "The emulator was reset while this request waited"
+
+
+# The current request's fault effects, for its handler. A context variable rather than a request key:
+# the middleware and the handler run in the same task, and aiohttp 3.9 has no typed request keys.
+_FAULT_EFFECTS: contextvars.ContextVar[_FaultEffects | None] = contextvars.ContextVar(
+    "vbrain_emulator_fault_effects", default=None
+)
+
+
+def _fault_listing_delay() -> float | None:
+    effects = _FAULT_EFFECTS.get()
+    return effects.listing_delay if effects is not None else None
+
+
+async def _hold() -> None:
+    """Wait out a fault's delay before processing, once per request.
+
+    Creates call it after reading their body, so a client that gives up during the delay still gets
+    its request processed (late), as behind a gateway that had already received it.
+    """
+    effects = _FAULT_EFFECTS.get()
+    if effects is not None and effects.hold:
+        seconds, effects.hold = effects.hold, 0.0
+        await asyncio.sleep(seconds)
+        if effects.outlived_reset():
+            raise EmulatorError(503, _RESET_WHILE_WAITING)
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -114,8 +177,12 @@ class _Submission:
     input_files: dict[str, bytes]
 
 
-async def _submission(request: web.Request) -> _Submission:
-    """Read a repository's or job's body: nothing, JSON, or a form (multipart when a file is attached)."""
+async def _submission(request: web.Request, *, form_only: bool = False) -> _Submission:
+    """Read a repository's or job's body: nothing, JSON, or a form (multipart when a file is attached).
+
+    :param form_only: read form fields only; any other body is read and ignored, as a server that
+        only parses form data would (the ``form-only-repository`` profile).
+    """
     fields: dict[str, dict[str, Any]] = {}
     files: dict[str, bytes] = {}
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
@@ -133,6 +200,9 @@ async def _submission(request: web.Request) -> _Submission:
                 # Strict on purpose: a misspelled field silently dropped is a client bug the
                 # emulator should surface, not hide.
                 raise EmulatorError(400, f"Unexpected form field: {name} (expected file, params, metadata)")
+    elif form_only:
+        # Read it all so the connection stays usable; its content is dropped without a word.
+        await request.read()
     else:
         raw = await request.read()
         if raw.strip():
@@ -147,10 +217,26 @@ async def _submission(request: web.Request) -> _Submission:
                 if part is not None and not isinstance(part, dict):
                     raise EmulatorError(400, f"{name} must be a JSON object, got {type(part).__name__}")
                 fields[name] = part or {}
+    await _hold()
     return _Submission(fields.get("params", {}), fields.get("metadata", {}), files)
 
 
-def _zip_response(data: bytes, filename: str) -> web.Response:
+_GATEWAY_PAGE = (
+    "<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body>"
+    "<h1>Service Unavailable</h1><p>The gateway could not fetch this file. Please try again later.</p>"
+    "</body></html>"
+)
+
+
+def _zip_response(request: web.Request, data: bytes, filename: str) -> web.Response:
+    """A ZIP download, or what the profile says a gateway makes of it (always with status 200)."""
+    downloads = _state(request).profile.downloads
+    if downloads == NON_ZIP_DOWNLOADS:
+        return _json(200, {"message": "Internal server error"})
+    if downloads == HTML_DOWNLOADS:
+        return web.Response(text=_GATEWAY_PAGE, content_type="text/html")
+    if downloads is not None:
+        return web.Response(text=base64.b64encode(data).decode("ascii"), content_type="text/plain")
     return web.Response(
         body=data,
         content_type="application/zip",
@@ -163,46 +249,56 @@ def _zip_response(data: bytes, filename: str) -> web.Response:
 
 async def list_repositories(request: web.Request) -> web.Response:
     scope = _scope(request)
-    return _json(200, _state(request).list_repositories(scope.tenant, **_date_filters(request)))
+    repositories = _state(request).list_repositories(
+        scope.tenant, application_id=scope.application_id, **_date_filters(request)
+    )
+    return _json(200, repositories)
 
 
 async def create_repository(request: web.Request) -> web.Response:
     scope = _scope(request)
-    body = await _submission(request)
-    repository = _state(request).create_repository(
+    state = _state(request)
+    body = await _submission(request, form_only=state.profile.form_only_repository)
+    repository = state.create_repository(
         scope.tenant,
         username=scope.username,
         params=body.params,
         metadata=body.metadata,
         input_files=body.input_files,
+        application_id=scope.application_id,
+        listing_delay=_fault_listing_delay(),
     )
     return _json(
         201, {"message": "Repository created successfully", "repository_id": repository.repository_id}
     )
 
 
-async def get_repository(request: web.Request) -> web.Response:
+def _repository(request: web.Request) -> Repository:
     scope = _scope(request)
-    repository = _state(request).get_repository(scope.tenant, request.match_info["repository_id"])
-    return _json(200, repository.view())
+    return _state(request).get_repository(
+        scope.tenant, request.match_info["repository_id"], application_id=scope.application_id
+    )
+
+
+async def get_repository(request: web.Request) -> web.Response:
+    return _json(200, _state(request).repository_view(_repository(request)))
 
 
 async def delete_repository(request: web.Request) -> web.Response:
     scope = _scope(request)
-    _state(request).delete_repository(scope.tenant, request.match_info["repository_id"])
+    _state(request).delete_repository(
+        scope.tenant, request.match_info["repository_id"], application_id=scope.application_id
+    )
     return _json(200, {"message": "Repository and jobs deleted"})
 
 
 async def repository_input(request: web.Request) -> web.Response:
-    scope = _scope(request)
-    repository = _state(request).get_repository(scope.tenant, request.match_info["repository_id"])
-    return _zip_response(zip_files(repository.input_files), f"{repository.repository_id}-input.zip")
+    repository = _repository(request)
+    return _zip_response(request, zip_files(repository.input_files), f"{repository.repository_id}-input.zip")
 
 
 async def repository_params(request: web.Request) -> web.Response:
-    scope = _scope(request)
-    repository = _state(request).get_repository(scope.tenant, request.match_info["repository_id"])
-    return _json(200, repository.params)
+    return _json(200, _repository(request).params)
 
 
 # -- jobs --------------------------------------------------------------------------------------
@@ -210,7 +306,9 @@ async def repository_params(request: web.Request) -> web.Response:
 
 def _job(request: web.Request) -> Job:
     scope = _scope(request, job=True)
-    return _state(request).get_job(scope.tenant, scope.repository_id, request.match_info["job_id"])
+    return _state(request).get_job(
+        scope.tenant, scope.repository_id, request.match_info["job_id"], application_id=scope.application_id
+    )
 
 
 def _not_over(job: Job, status: str) -> web.Response | None:
@@ -224,7 +322,9 @@ def _not_over(job: Job, status: str) -> web.Response | None:
 
 async def list_jobs(request: web.Request) -> web.Response:
     scope = _scope(request, job=True)
-    jobs = _state(request).list_jobs(scope.tenant, scope.repository_id, **_date_filters(request))
+    jobs = _state(request).list_jobs(
+        scope.tenant, scope.repository_id, application_id=scope.application_id, **_date_filters(request)
+    )
     return _json(200, jobs)
 
 
@@ -232,7 +332,7 @@ async def execute_job(request: web.Request) -> web.Response:
     scope = _scope(request, job=True)
     state = _state(request)
     # Refuse an unknown repository before reading a possibly large upload.
-    state.get_repository(scope.tenant, scope.repository_id)
+    state.get_repository(scope.tenant, scope.repository_id, application_id=scope.application_id)
     body = await _submission(request)
     job = state.execute_job(
         scope.tenant,
@@ -241,19 +341,22 @@ async def execute_job(request: web.Request) -> web.Response:
         params=body.params,
         metadata=body.metadata,
         input_files=body.input_files,
+        listing_delay=_fault_listing_delay(),
     )
     return _json(201, {"message": "Job created", "job_id": job.job_id})
 
 
 async def get_job(request: web.Request) -> web.Response:
     job = _job(request)
-    view = job.view(_state(request).clock())
-    return _json(200 if view["job_status"] in (FINISHED, FAILED) else 202, view)
+    body = _state(request).job_status_body(job)
+    return _json(200 if body["job_status"] in (FINISHED, FAILED) else 202, body)
 
 
 async def delete_job(request: web.Request) -> web.Response:
     scope = _scope(request, job=True)
-    _state(request).delete_job(scope.tenant, scope.repository_id, request.match_info["job_id"])
+    _state(request).delete_job(
+        scope.tenant, scope.repository_id, request.match_info["job_id"], application_id=scope.application_id
+    )
     return _json(200, {"message": "Jobs deleted"})
 
 
@@ -275,13 +378,12 @@ async def job_output(request: web.Request) -> web.Response:
     refusal = _not_over(job, job.status(_state(request).clock()))
     if refusal is not None:
         return refusal
-    return _zip_response(zip_files(job.output_files()), f"{job.job_id}-output.zip")
+    return _zip_response(request, zip_files(job.output_files()), f"{job.job_id}-output.zip")
 
 
 async def job_logs(request: web.Request) -> web.Response:
     job = _job(request)
-    log = job.log_text(_state(request).clock())
-    return _zip_response(zip_files({"job.log": log.encode()}), f"{job.job_id}-logs.zip")
+    return _zip_response(request, zip_files(job.log_files(_state(request).clock())), f"{job.job_id}-logs.zip")
 
 
 # -- control API -------------------------------------------------------------------------------
@@ -339,6 +441,10 @@ async def list_all_jobs(request: web.Request) -> web.Response:
     return _json(200, _state(request).all_jobs())
 
 
+async def list_all_repositories(request: web.Request) -> web.Response:
+    return _json(200, _state(request).all_repositories())
+
+
 def _config_view(state: EmulatorState) -> dict[str, float]:
     return {"queue_seconds": state.queue_seconds, "run_seconds": state.run_seconds}
 
@@ -360,16 +466,80 @@ async def set_config(request: web.Request) -> web.Response:
     return _json(200, _config_view(state))
 
 
+def _profile_view(state: EmulatorState) -> dict[str, Any]:
+    return {**state.profile.to_dict(), "profiles": PROFILE_DESCRIPTIONS}
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    return _json(200, _profile_view(_state(request)))
+
+
+async def set_profile(request: web.Request) -> web.Response:
+    body = await _control_body(request)
+    unknown = sorted(set(body) - {"profile"})
+    if unknown:
+        raise EmulatorError(400, f"Unknown profile field(s): {', '.join(unknown)} (expected profile)")
+    state = _state(request)
+    try:
+        state.set_profile(body.get("profile"))
+    except ProfileError as err:
+        raise EmulatorError(400, str(err)) from None
+    return _json(200, _profile_view(state))
+
+
 async def reset(request: web.Request) -> web.Response:
     _state(request).reset()
     return _json(200, {"message": "Emulator reset"})
 
 
+# -- web pages -------------------------------------------------------------------------------
+
+
+def _page(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/html", charset="utf-8")
+
+
+async def ui_index(request: web.Request) -> web.Response:
+    state = _state(request)
+    return _page(200, pages.index_page(state.recent_jobs(UI_INDEX_JOBS), state.clock(), UI_PREFIX))
+
+
+async def ui_job(request: web.Request) -> web.Response:
+    state = _state(request)
+    job_id = request.match_info["job_id"]
+    job = state.find_job(job_id)
+    if job is None:
+        return _page(404, pages.not_found_page("job", job_id, UI_PREFIX))
+    return _page(200, pages.job_page(job, state.clock(), UI_PREFIX))
+
+
+async def ui_repository(request: web.Request) -> web.Response:
+    state = _state(request)
+    repository_id = request.match_info["repository_id"]
+    repository = state.find_repository(repository_id)
+    if repository is None:
+        return _page(404, pages.not_found_page("repository", repository_id, UI_PREFIX))
+    return _page(200, pages.repository_page(repository, state.clock(), UI_PREFIX))
+
+
+async def _serve_page(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Run a page handler, answering HTTP errors (unknown page, wrong method) as HTML pages too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _page(exc.status, pages.error_page(exc.status, exc.reason, UI_PREFIX))
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
 # -- the gateway middleware --------------------------------------------------------------------
 
 
-def _is_control(path: str) -> bool:
-    return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
+def _under(prefix: str, path: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -420,10 +590,16 @@ def _fault_response(request: web.Request, fault: Fault) -> web.StreamResponse:
 @web.middleware
 async def _gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = _state(request)
-    if _is_control(request.path):
-        if not request.app[_SETTINGS_KEY].control:
+    settings = request.app[_SETTINGS_KEY]
+    if _under(CONTROL_PREFIX, request.path):
+        if not settings.control:
             return _json(404, {"message": "Not Found"})
         return await _answer(request, handler)
+    if _under(UI_PREFIX, request.path):
+        # Web pages for a browser: no key, no faults, not logged as API traffic.
+        if not settings.ui:
+            return _json(404, {"message": "Not Found"})
+        return await _serve_page(request, handler)
 
     entry: dict[str, Any] = {
         "method": request.method,
@@ -438,38 +614,65 @@ async def _gateway(request: web.Request, handler: Handler) -> web.StreamResponse
         "fault": None,
     }
     fault = state.faults.take(request.method, request.path)
+    effects = _FaultEffects(
+        state, state.generation, listing_delay=fault.listing_delay if fault is not None else None
+    )
+    # Reset afterwards: aiohttp may serve the next request of a keep-alive connection in this same task.
+    token = _FAULT_EFFECTS.set(effects)
     try:
         if fault is None:
             response = await _serve_api(request, handler)
         else:
             entry["fault"] = fault.fault_id
-            if fault.after:
-                # The request really happens (a job is created); only the reply is lost or replaced.
-                await _serve_api(request, handler)
-            if fault.delay:
+            real = None
+            if fault.processes_first:
+                # The request really happens (a job is created); only the reply is late, lost or replaced.
+                real = await _serve_api(request, handler)
+                await asyncio.sleep(fault.delay or fault.answer_delay)
+            elif fault.delay and not fault.replaces_answer and request.body_exists:
+                # A create waits with its body read (see _hold): aiohttp does not cancel a handler whose
+                # client went away, so the request is processed late, after the client gave up.
+                effects.hold = fault.delay
+                real = await _serve_api(request, handler)
+                if effects.hold:
+                    # The handler answered without reading a body (a refusal): wait here instead.
+                    await asyncio.sleep(effects.hold)
+            else:
                 await asyncio.sleep(fault.delay)
-            if fault.after or fault.drop or fault.status is not None:
+            if fault.replaces_answer:
                 response = _fault_response(request, fault)
+            elif real is not None:
+                response = real
+            elif effects.outlived_reset():
+                response = _json(503, {"error": _RESET_WHILE_WAITING})
             else:
                 response = await _serve_api(request, handler)
         entry["status"] = None if fault is not None and fault.drop else response.status
         return response
     finally:
-        state.record_request(entry)
+        _FAULT_EFFECTS.reset(token)
+        # A request from before a reset is not logged: the log now belongs to the next test.
+        if not effects.outlived_reset():
+            state.record_request(entry)
 
 
 def create_app(
-    state: EmulatorState | None = None, *, api_keys: Iterable[str] = (), control: bool = False
+    state: EmulatorState | None = None,
+    *,
+    api_keys: Iterable[str] = (),
+    control: bool = False,
+    ui: bool = True,
 ) -> web.Application:
     """Build the emulator's aiohttp application, e.g. to embed it or run it with ``web.run_app``.
 
     :param state: the store to serve; a fresh one with default durations when None.
     :param api_keys: the accepted ``x-api-key`` values; when empty any non-empty key is accepted.
     :param control: serve the test control API under ``/_emulator`` (off: those paths answer 404).
+    :param ui: serve the read-only job pages under ``/ui`` (off: those paths answer 404).
     """
     app = web.Application(middlewares=[_gateway], client_max_size=MAX_UPLOAD_BYTES)
     app[STATE_KEY] = state if state is not None else EmulatorState()
-    app[_SETTINGS_KEY] = _Settings(api_keys=frozenset(api_keys), control=control)
+    app[_SETTINGS_KEY] = _Settings(api_keys=frozenset(api_keys), control=control, ui=ui)
     api = API_PREFIX
     app.router.add_routes(
         [
@@ -499,11 +702,23 @@ def create_app(
                 web.get(f"{ctl}/requests", list_requests),
                 web.delete(f"{ctl}/requests", clear_requests),
                 web.get(f"{ctl}/jobs", list_all_jobs),
+                web.get(f"{ctl}/repositories", list_all_repositories),
                 web.post(f"{ctl}/jobs/{{job_id}}/finish", finish_job),
                 web.post(f"{ctl}/jobs/{{job_id}}/fail", fail_job),
                 web.get(f"{ctl}/config", get_config),
                 web.post(f"{ctl}/config", set_config),
+                web.get(f"{ctl}/profile", get_profile),
+                web.put(f"{ctl}/profile", set_profile),
                 web.post(f"{ctl}/reset", reset),
+            ]
+        )
+    if ui:
+        app.router.add_routes(
+            [
+                web.get(UI_PREFIX, ui_index),
+                web.get(f"{UI_PREFIX}/", ui_index),
+                web.get(f"{UI_PREFIX}/jobs/{{job_id}}", ui_job),
+                web.get(f"{UI_PREFIX}/repositories/{{repository_id}}", ui_repository),
             ]
         )
     return app

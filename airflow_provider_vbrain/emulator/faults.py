@@ -3,7 +3,10 @@
 A fault applies to the next ``count`` API requests matching its method and path. It can answer a
 status instead of the API (JSON ``{"message": ...}`` like the platform's gateway, or an HTML proxy
 page), add a delay, drop the connection, and do any of these *after* the request was really
-processed (the POST reached the server, the reply was lost). Pure bookkeeping here; the app applies them.
+processed (the POST reached the server, the reply was lost). It can also send the real answer late
+(``answer_delay``: processed at once, answered after the client gave up), and keep what the request
+created out of the listings for a while (``listing_delay``: the platform's listings lag behind). Pure
+bookkeeping here; the app applies them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,20 @@ class FaultSpecError(ValueError):
     """A fault description that cannot be applied (the control API answers 400 with this message)."""
 
 
-_FIELDS = {"status", "count", "method", "path", "retry_after", "html", "delay", "drop", "after", "body"}
+_FIELDS = {
+    "status",
+    "count",
+    "method",
+    "path",
+    "retry_after",
+    "html",
+    "delay",
+    "drop",
+    "after",
+    "body",
+    "answer_delay",
+    "listing_delay",
+}
 
 
 @dataclass
@@ -42,6 +58,18 @@ class Fault:
     after: bool
     body: Any
     remaining: int
+    answer_delay: float = 0.0
+    listing_delay: float | None = None
+
+    @property
+    def processes_first(self) -> bool:
+        """Whether the request is really processed before the fault plays out."""
+        return self.after or self.answer_delay > 0
+
+    @property
+    def replaces_answer(self) -> bool:
+        """Whether the client gets the fault's status (or a dropped connection) instead of the answer."""
+        return self.drop or self.status is not None
 
     def matches(self, method: str, path: str) -> bool:
         """Tell whether a request is one this fault applies to.
@@ -75,6 +103,8 @@ class Fault:
             "drop": self.drop,
             "after": self.after,
             "body": self.body,
+            "answer_delay": self.answer_delay,
+            "listing_delay": self.listing_delay,
         }
 
 
@@ -111,7 +141,10 @@ class FaultBook:
             None: any), ``retry_after`` (Retry-After header value), ``html`` (answer an HTML proxy page),
             ``delay`` (seconds to wait before answering), ``drop`` (close the connection, no answer),
             ``after`` (process the request first, then apply the fault), ``body`` (the answer's body:
-            a string is sent as is, anything else as JSON).
+            a string is sent as is, anything else as JSON), ``answer_delay`` (process the request at
+            once, then wait this many seconds before answering: the real answer, or the status/drop),
+            ``listing_delay`` (seconds before what the request creates shows up in listings, instead
+            of the profile's delay).
         :raises FaultSpecError: when a field is unknown or invalid, or the fault would do nothing.
         """
         unknown = set(spec) - _FIELDS
@@ -141,13 +174,22 @@ class FaultBook:
                 raise FaultSpecError(f"retry_after must be a string or number, got {retry_after!r}")
             retry_after = str(retry_after)
         delay = _number(spec, "delay", 0.0)
+        answer_delay = _number(spec, "answer_delay", 0.0)
+        listing_delay = None if spec.get("listing_delay") is None else _number(spec, "listing_delay", 0.0)
         drop, after, html = _flag(spec, "drop"), _flag(spec, "after"), _flag(spec, "html")
         if drop and status is not None:
             raise FaultSpecError("A fault either drops the connection or answers a status, not both")
-        if status is None and not drop and not delay:
-            raise FaultSpecError("A fault needs a status, drop or delay")
-        if after and status is None and not drop:
-            raise FaultSpecError("after needs a status or drop to replace the real answer with")
+        if status is None and not drop and not delay and not answer_delay and listing_delay is None:
+            raise FaultSpecError("A fault needs a status, drop or delay (or answer_delay, listing_delay)")
+        if after and status is None and not drop and not answer_delay:
+            raise FaultSpecError(
+                "after needs a status or drop to replace the real answer with "
+                "(answer_delay sends the real answer late)"
+            )
+        if delay and answer_delay:
+            raise FaultSpecError(
+                "delay waits before the request is processed, answer_delay after it: give one of them"
+            )
         if status is None and (html or retry_after is not None or spec.get("body") is not None):
             raise FaultSpecError("html, retry_after and body only apply to a fault with a status")
         fault = Fault(
@@ -163,6 +205,8 @@ class FaultBook:
             after=after,
             body=spec.get("body"),
             remaining=count,
+            answer_delay=answer_delay,
+            listing_delay=listing_delay,
         )
         self._faults.append(fault)
         return fault

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from airflow_provider_vbrain.emulator.app import create_app
+from airflow_provider_vbrain.emulator.app import UI_PREFIX, create_app
+from airflow_provider_vbrain.emulator.profiles import Profile, ProfileLike
 from airflow_provider_vbrain.emulator.state import (
     DEFAULT_QUEUE_SECONDS,
     DEFAULT_RUN_SECONDS,
@@ -85,6 +86,11 @@ class EmulatorServer:
     :param api_keys: the accepted ``x-api-key`` values; empty accepts any non-empty key.
     :param control: serve the control API under ``/_emulator`` (the helpers here work either way).
     :param ssl_context: serve HTTPS with this server-side context.
+    :param profile: the reading of the reference to follow (see :mod:`.profiles`): a name,
+        comma-separated names, a list of names or a :class:`.profiles.Profile`; None is the default.
+        :meth:`reset` comes back to it.
+    :param ui: serve the read-only job pages under ``/ui``.
+    :raises ProfileError: for an unknown or conflicting profile.
     """
 
     def __init__(
@@ -97,15 +103,18 @@ class EmulatorServer:
         api_keys: Iterable[str] = (),
         control: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        profile: ProfileLike = None,
+        ui: bool = True,
     ) -> None:
         self.host = host
         self._requested_port = port
         self._ssl_context = ssl_context
         self._api_keys = tuple(api_keys)
         self._control = control
+        self._ui = ui
         #: The store; owned by the server's event loop once started, so change it only through the
         #: helpers below (reading a value from a test is fine).
-        self.state = EmulatorState(queue_seconds=queue_seconds, run_seconds=run_seconds)
+        self.state = EmulatorState(queue_seconds=queue_seconds, run_seconds=run_seconds, profile=profile)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -122,7 +131,7 @@ class EmulatorServer:
             raise RuntimeError("EmulatorServer is already started")
         # A fresh app per start: an aiohttp app is bound to the loop that first ran it. The state
         # carries over, so a stopped and restarted server remembers its repositories.
-        app = create_app(self.state, api_keys=self._api_keys, control=self._control)
+        app = create_app(self.state, api_keys=self._api_keys, control=self._control, ui=self._ui)
         ready = threading.Event()
         failure: list[BaseException] = []
         loop = asyncio.new_event_loop()
@@ -196,6 +205,17 @@ class EmulatorServer:
         scheme = "https" if self._ssl_context is not None else "http"
         return f"{scheme}://{url_host(self.host)}:{self.port}"
 
+    @property
+    def job_url_template(self) -> str:
+        """The URL template of this server's job pages, e.g.
+        ``http://127.0.0.1:54321/ui/jobs/{job_id}``: what a connection's job link template is set to."""
+        return f"{self.url}{UI_PREFIX}/jobs/{{job_id}}"
+
+    @property
+    def profile(self) -> Profile:
+        """The reading of the reference the server follows now."""
+        return self.state.profile
+
     # -- helpers (run on the server's loop) ----------------------------------------------------
 
     def _call(self, fn: Callable[[], T]) -> T:
@@ -221,6 +241,8 @@ class EmulatorServer:
         drop: bool = False,
         after: bool = False,
         body: Any = None,
+        answer_delay: float = 0.0,
+        listing_delay: float | None = None,
     ) -> str:
         """Make the next ``count`` matching API requests misbehave; return the fault's id.
 
@@ -234,6 +256,10 @@ class EmulatorServer:
         :param drop: close the connection without answering.
         :param after: process the request for real first, then answer the fault (or drop).
         :param body: the answer's body: a string as is, anything else as JSON.
+        :param answer_delay: process the request at once, then wait this many seconds before answering
+            (the real answer, or ``status``/``drop``): the create happened, the answer came too late.
+        :param listing_delay: seconds before what the request creates (a repository, a job) shows up in
+            listings, instead of the profile's listing delay.
         :raises ValueError: for an invalid combination (the message says which).
         """
         spec = {
@@ -247,6 +273,8 @@ class EmulatorServer:
             "drop": drop,
             "after": after,
             "body": body,
+            "answer_delay": answer_delay,
+            "listing_delay": listing_delay,
         }
         return self._call(lambda: self.state.faults.add(spec).fault_id)
 
@@ -303,8 +331,25 @@ class EmulatorServer:
         self._call(lambda: self.state.configure(queue_seconds=queue_seconds, run_seconds=run_seconds))
 
     def reset(self) -> None:
-        """Forget all repositories, jobs, faults and logged requests; restore the initial durations."""
+        """Forget all repositories, jobs, faults and logged requests; restore the initial durations and
+        profile."""
         self._call(self.state.reset)
+
+    def set_profile(self, profile: ProfileLike = None) -> Profile:
+        """Follow another reading of the reference from now on; return it.
+
+        :param profile: a name, comma-separated names, a list of names or a :class:`.profiles.Profile`;
+            None is the default profile.
+        :raises ProfileError: for an unknown or conflicting profile (a ``ValueError``).
+        """
+        # Parsed here so a mistake raises in the caller's thread with its own message.
+        parsed = Profile.parse(profile)
+        return self._call(lambda: self.state.set_profile(parsed))
+
+    def repositories(self) -> list[dict[str, Any]]:
+        """Every repository of every tenant, whether listed yet or not: repository_id, name, input,
+        created_on, created_by, jobs, metadata, organization_id, client_id, application_id, params."""
+        return self._call(lambda: json.loads(json.dumps(self.state.all_repositories())))
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job of every tenant: job_id, repository_id, organization_id, client_id,

@@ -8,6 +8,9 @@ A job's status is a function of time: ``queued`` until ``created + queue_seconds
 ``+ run_seconds``, then ``finished`` or ``failed``. No task runs per job, so 10,000 jobs cost nothing
 while they wait. The application itself runs once, when the job is created (it is a cheap function);
 its outcome is only revealed when the job's time is up, as the platform would.
+
+The state follows a :class:`.profiles.Profile`: the reading of the reference it answers by (what a job's
+status body carries, how far scoping goes, how soon new objects are listed).
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ from airflow_provider_vbrain.emulator.applications import (
     get_application,
 )
 from airflow_provider_vbrain.emulator.faults import FaultBook
+from airflow_provider_vbrain.emulator.profiles import (
+    METADATA_STRING,
+    NO_METADATA,
+    REPOSITORY_METADATA,
+    Profile,
+    ProfileLike,
+)
 
 __all__ = [
     "DEFAULT_QUEUE_SECONDS",
@@ -180,6 +190,8 @@ class Job:
     error: str | None
     error_detail: list[str] = field(default_factory=list)
     forced_end_at: float | None = None
+    #: When the job starts to show up in listings (later than ``created_at`` under a listing delay).
+    listed_at: float = 0.0
 
     @property
     def end_at(self) -> float:
@@ -202,7 +214,8 @@ class Job:
         return STARTED if now >= self.start_at else QUEUED
 
     def view(self, now: float) -> dict[str, Any]:
-        """The body of ``GET /job/{id}``.
+        """The body of ``GET /job/{id}`` when it carries the job's own metadata as an object (the
+        default profile; :meth:`EmulatorState.job_status_body` applies the others).
 
         :param now: the clock reading to compute the status at.
         """
@@ -219,6 +232,13 @@ class Job:
         """The output folder: ``output.json`` plus the files the application wrote."""
         assert self.result is not None, "only a finished job has output"
         return {"output.json": json.dumps(self.result.output, indent=2).encode(), **self.result.files}
+
+    def log_files(self, now: float) -> dict[str, bytes]:
+        """The log folder at ``now``: one ``job.log``.
+
+        :param now: the clock reading.
+        """
+        return {"job.log": self.log_text(now).encode()}
 
     def log_text(self, now: float) -> str:
         """The ``job.log`` of the job as it stands at ``now``: lines appear as the job progresses.
@@ -274,9 +294,17 @@ class Repository:
     metadata: dict[str, Any]
     input_files: dict[str, bytes]
     jobs: dict[str, Job] = field(default_factory=dict)
+    #: The ``application_id`` it was created under; None: visible to every application.
+    application_id: str | None = None
+    #: When the repository starts to show up in listings.
+    listed_at: float = 0.0
 
-    def view(self) -> dict[str, Any]:
-        """The body of ``GET /repository/{id}``."""
+    def view(self, now: float | None = None) -> dict[str, Any]:
+        """The body of ``GET /repository/{id}``.
+
+        :param now: the clock reading; its ``jobs`` leave out jobs not listed yet at ``now``
+            (None: every job).
+        """
         return {
             "repository_id": self.repository_id,
             "name": self.name,
@@ -284,8 +312,22 @@ class Repository:
             "created_on": self.created.strftime(CREATED_ON_FORMAT),
             "created_by": self.created_by,
             "params": bool(self.params),
-            "jobs": list(self.jobs),
+            "jobs": [job_id for job_id, job in self.jobs.items() if now is None or job.listed_at <= now],
             "metadata": self.metadata,
+        }
+
+    def summary(self, tenant: Tenant) -> dict[str, Any]:
+        """The control API's description of the repository (``GET /_emulator/repositories``): every
+        job, listed yet or not.
+
+        :param tenant: the ``(organization_id, client_id)`` it belongs to.
+        """
+        return {
+            **self.view(),
+            "organization_id": tenant[0],
+            "client_id": tenant[1],
+            "application_id": self.application_id,
+            "params": self.params,
         }
 
 
@@ -326,6 +368,8 @@ class EmulatorState:
     :param run_seconds: default time a new job spends ``started``.
     :param clock: seconds since the epoch; injectable so tests can move time by hand.
     :param applications: where application names are looked up; the global registry when None.
+    :param profile: the reading of the reference to follow (see :mod:`.profiles`); the default when None.
+    :raises ProfileError: for an unknown or conflicting profile.
     """
 
     def __init__(
@@ -335,7 +379,10 @@ class EmulatorState:
         run_seconds: float = DEFAULT_RUN_SECONDS,
         clock: Callable[[], float] = time.time,
         applications: Mapping[str, Application] | None = None,
+        profile: ProfileLike = None,
     ) -> None:
+        self._initial_profile = Profile.parse(profile)
+        self.profile = self._initial_profile
         self._initial_durations = (queue_seconds, run_seconds)
         self.queue_seconds = queue_seconds
         self.run_seconds = run_seconds
@@ -348,6 +395,10 @@ class EmulatorState:
         self._jobs: dict[str, Job] = {}
         self._issued_repository_ids: set[str] = set()
         self._random = random.Random()
+        #: How many times the state was reset. A request that waited (an injected delay) across a reset
+        #: belongs to the state before it: it is neither processed nor logged, so it cannot leak into
+        #: the next test.
+        self.generation = 0
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -366,14 +417,29 @@ class EmulatorState:
                 raise ValueError(f"{name} must not be negative, got {value!r}")
             setattr(self, name, float(value))
 
+    def set_profile(self, profile: ProfileLike) -> Profile:
+        """Follow another reading of the reference from now on; return it.
+
+        Switching applies to what exists already: e.g. repositories created under one profile answer by
+        the new one's scoping rule.
+
+        :param profile: see :meth:`.profiles.Profile.parse`; None is the default profile.
+        :raises ProfileError: for an unknown or conflicting profile.
+        """
+        self.profile = Profile.parse(profile)
+        return self.profile
+
     def reset(self) -> None:
-        """Forget every repository, job, fault and logged request, and restore the initial durations."""
+        """Forget every repository, job, fault and logged request, and restore the initial durations
+        and profile."""
         self._tenants.clear()
         self._jobs.clear()
         self._issued_repository_ids.clear()
         self.faults.clear()
         self.request_log.clear()
         self.queue_seconds, self.run_seconds = self._initial_durations
+        self.profile = self._initial_profile
+        self.generation += 1
 
     def application(self, name: str) -> Application:
         """Return the application called ``name``.
@@ -404,6 +470,10 @@ class EmulatorState:
             stamp = _utc(stamp.timestamp() + 1)
         raise RuntimeError("No repository id left")  # pragma: no cover - 10 million in a second
 
+    def _listed_at(self, now: float, listing_delay: float | None) -> float:
+        delay = self.profile.listing_delay if listing_delay is None else listing_delay
+        return now + delay
+
     def create_repository(
         self,
         tenant: Tenant,
@@ -412,6 +482,8 @@ class EmulatorState:
         params: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         input_files: dict[str, bytes] | None = None,
+        application_id: str | None = None,
+        listing_delay: float | None = None,
     ) -> Repository:
         """Create a repository for ``tenant``.
 
@@ -420,6 +492,9 @@ class EmulatorState:
         :param params: parameters shared by its jobs.
         :param metadata: free-form metadata, kept as sent.
         :param input_files: input file name to bytes.
+        :param application_id: the application it is created under, which scopes it under the
+            ``application-scoped`` profile; None: visible to every application.
+        :param listing_delay: seconds before it is listed; None: the profile's.
         """
         now = self.clock()
         repository_id = self._new_repository_id(now)
@@ -436,42 +511,72 @@ class EmulatorState:
             params=dict(params or {}),
             metadata=metadata,
             input_files=dict(input_files or {}),
+            application_id=application_id,
+            listed_at=self._listed_at(now, listing_delay),
         )
         self._tenants.setdefault(tenant, {})[repository_id] = repository
         return repository
 
+    def _visible(self, repository: Repository, application_id: str | None) -> bool:
+        """Whether a requester under ``application_id`` (None: any) may see the repository."""
+        return (
+            not self.profile.application_scoped
+            or application_id is None
+            or repository.application_id is None
+            or repository.application_id == application_id
+        )
+
     def list_repositories(
-        self, tenant: Tenant, *, from_date: datetime | None = None, to_date: datetime | None = None
+        self,
+        tenant: Tenant,
+        *,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        application_id: str | None = None,
     ) -> list[str]:
-        """Return the tenant's repository ids, oldest first, created within the (inclusive) range.
+        """Return the tenant's listed repository ids, oldest first, created within the (inclusive) range.
 
         :param tenant: ``(organization_id, client_id)``.
         :param from_date: earliest creation minute, or None.
         :param to_date: latest creation minute, or None.
+        :param application_id: the requester's application (matters under ``application-scoped``).
         """
-        repositories = self._tenants.get(tenant, {})
-        return [rid for rid, repo in repositories.items() if _in_range(repo.created, from_date, to_date)]
+        now = self.clock()
+        return [
+            rid
+            for rid, repo in self._tenants.get(tenant, {}).items()
+            if repo.listed_at <= now
+            and self._visible(repo, application_id)
+            and _in_range(repo.created, from_date, to_date)
+        ]
 
-    def get_repository(self, tenant: Tenant, repository_id: str) -> Repository:
-        """Return one of the tenant's repositories.
+    def get_repository(
+        self, tenant: Tenant, repository_id: str, *, application_id: str | None = None
+    ) -> Repository:
+        """Return one of the tenant's repositories (listed or not yet: a read by id is consistent).
 
         :param tenant: ``(organization_id, client_id)``.
         :param repository_id: its id.
-        :raises EmulatorError: 404 ``Invalid repository_id`` when the tenant has no such repository.
+        :param application_id: the requester's application (matters under ``application-scoped``).
+        :raises EmulatorError: 404 ``Invalid repository_id`` when the tenant has no such repository,
+            or the requester may not see it.
         """
         repository = self._tenants.get(tenant, {}).get(repository_id)
-        if repository is None:
+        if repository is None or not self._visible(repository, application_id):
             raise EmulatorError(404, "Invalid repository_id")
         return repository
 
-    def delete_repository(self, tenant: Tenant, repository_id: str) -> None:
+    def delete_repository(
+        self, tenant: Tenant, repository_id: str, *, application_id: str | None = None
+    ) -> None:
         """Delete a repository and all its jobs.
 
         :param tenant: ``(organization_id, client_id)``.
         :param repository_id: its id.
+        :param application_id: the requester's application (matters under ``application-scoped``).
         :raises EmulatorError: 404 when the tenant has no such repository.
         """
-        repository = self.get_repository(tenant, repository_id)
+        repository = self.get_repository(tenant, repository_id, application_id=application_id)
         for job_id in repository.jobs:
             self._jobs.pop(job_id, None)
         del self._tenants[tenant][repository_id]
@@ -487,20 +592,22 @@ class EmulatorState:
         params: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         input_files: dict[str, bytes] | None = None,
+        listing_delay: float | None = None,
     ) -> Job:
         """Create a job in a repository and run its application (revealed as time passes).
 
         :param tenant: ``(organization_id, client_id)``.
         :param repository_id: the repository it runs in.
-        :param application_id: the application to run.
+        :param application_id: the application to run (also the requester's, for scoping).
         :param params: the job's own params, merged over the repository's.
         :param metadata: kept as sent; ``emulator_queue_seconds``/``emulator_run_seconds`` override the
             durations for this job.
         :param input_files: files added to the repository's inputs for this job only.
+        :param listing_delay: seconds before it is listed; None: the profile's.
         :raises EmulatorError: 404 for an unknown repository, 400 for an unknown application or bad
             duration overrides.
         """
-        repository = self.get_repository(tenant, repository_id)
+        repository = self.get_repository(tenant, repository_id, application_id=application_id)
         fn = self.application(application_id)
         metadata = dict(metadata or {})
         queue_seconds = _duration(metadata, QUEUE_SECONDS_KEY, self.queue_seconds)
@@ -508,12 +615,13 @@ class EmulatorState:
         merged_params = {**repository.params, **(params or {})}
         files = {**repository.input_files, **(input_files or {})}
         result, error, detail = _run_application(fn, merged_params, files)
+        now = self.clock()
         job = Job(
             job_id=str(uuid.uuid4()),
             repository_id=repository_id,
             tenant=tenant,
             application_id=application_id,
-            created_at=self.clock(),
+            created_at=now,
             queue_seconds=queue_seconds,
             run_seconds=run_seconds,
             params=merged_params,
@@ -522,6 +630,7 @@ class EmulatorState:
             result=result,
             error=error,
             error_detail=detail,
+            listed_at=self._listed_at(now, listing_delay),
         )
         repository.jobs[job.job_id] = job
         self._jobs[job.job_id] = job
@@ -534,45 +643,79 @@ class EmulatorState:
         *,
         from_date: datetime | None = None,
         to_date: datetime | None = None,
+        application_id: str | None = None,
     ) -> list[str]:
-        """Return the repository's job ids, oldest first, created within the (inclusive) range.
+        """Return the repository's listed job ids, oldest first, created within the (inclusive) range.
 
         :param tenant: ``(organization_id, client_id)``.
         :param repository_id: the repository.
         :param from_date: earliest creation minute, or None.
         :param to_date: latest creation minute, or None.
+        :param application_id: the requester's application (matters under ``application-scoped``).
         """
-        repository = self.get_repository(tenant, repository_id)
+        repository = self.get_repository(tenant, repository_id, application_id=application_id)
+        now = self.clock()
         return [
             job_id
             for job_id, job in repository.jobs.items()
-            if _in_range(_utc(job.created_at), from_date, to_date)
+            if job.listed_at <= now and _in_range(_utc(job.created_at), from_date, to_date)
         ]
 
-    def get_job(self, tenant: Tenant, repository_id: str, job_id: str) -> Job:
+    def get_job(
+        self, tenant: Tenant, repository_id: str, job_id: str, *, application_id: str | None = None
+    ) -> Job:
         """Return a job, visible only through its own repository.
 
         :param tenant: ``(organization_id, client_id)``.
         :param repository_id: the ``repository_id`` header.
         :param job_id: the job's id.
+        :param application_id: the requester's application (matters under ``application-scoped``).
         :raises EmulatorError: 404 ``Invalid repository_id`` or ``Invalid job_id``.
         """
-        job = self.get_repository(tenant, repository_id).jobs.get(job_id)
+        job = self.get_repository(tenant, repository_id, application_id=application_id).jobs.get(job_id)
         if job is None:
             raise EmulatorError(404, "Invalid job_id")
         return job
 
-    def delete_job(self, tenant: Tenant, repository_id: str, job_id: str) -> None:
+    def delete_job(
+        self, tenant: Tenant, repository_id: str, job_id: str, *, application_id: str | None = None
+    ) -> None:
         """Delete a job (it is not stopped first: the API has no cancel, and a deleted job is gone).
 
         :param tenant: ``(organization_id, client_id)``.
         :param repository_id: the ``repository_id`` header.
         :param job_id: the job's id.
+        :param application_id: the requester's application (matters under ``application-scoped``).
         :raises EmulatorError: 404 when not found.
         """
-        job = self.get_job(tenant, repository_id, job_id)
-        del self.get_repository(tenant, repository_id).jobs[job.job_id]
+        job = self.get_job(tenant, repository_id, job_id, application_id=application_id)
+        del self._tenants[tenant][repository_id].jobs[job.job_id]
         self._jobs.pop(job.job_id, None)
+
+    def job_status_body(self, job: Job) -> dict[str, Any]:
+        """The body of ``GET /job/{id}`` by the profile's reading of the reference.
+
+        :param job: the job, as :meth:`get_job` found it.
+        """
+        now = self.clock()
+        reading = self.profile.status_body
+        if reading == REPOSITORY_METADATA:
+            # The reference's only example of this answer: the repository's details, and the status.
+            repository = self._tenants[job.tenant][job.repository_id]
+            return {**repository.view(now), "job_status": job.status(now)}
+        view = job.view(now)
+        if reading == METADATA_STRING:
+            view["metadata"] = json.dumps(view["metadata"])
+        elif reading == NO_METADATA:
+            del view["metadata"]
+        return view
+
+    def repository_view(self, repository: Repository) -> dict[str, Any]:
+        """The body of ``GET /repository/{id}``: its ``jobs`` are those listed by now.
+
+        :param repository: the repository, as :meth:`get_repository` found it.
+        """
+        return repository.view(self.clock())
 
     # -- control -------------------------------------------------------------------------------
 
@@ -581,6 +724,32 @@ class EmulatorState:
         if job is None:
             raise EmulatorError(404, "Invalid job_id")
         return job
+
+    def find_job(self, job_id: str) -> Job | None:
+        """Any tenant's job by id, listed or not (for the control API and the web pages), or None.
+
+        :param job_id: the job's id.
+        """
+        return self._jobs.get(job_id)
+
+    def find_repository(self, repository_id: str) -> Repository | None:
+        """Any tenant's repository by id, listed or not, or None.
+
+        :param repository_id: the repository's id.
+        """
+        for repositories in self._tenants.values():
+            repository = repositories.get(repository_id)
+            if repository is not None:
+                return repository
+        return None
+
+    def recent_jobs(self, limit: int) -> list[Job]:
+        """The ``limit`` newest jobs of every tenant, newest first.
+
+        :param limit: how many at most.
+        """
+        # Jobs are kept in creation order.
+        return list(reversed(self._jobs.values()))[:limit]
 
     def finish_job(self, job_id: str) -> Job:
         """End a job now with its application's outcome (``finished``, or ``failed`` if it failed).
@@ -609,6 +778,14 @@ class EmulatorState:
             job.forced_end_at = now
         job.error, job.error_detail = error, []
         return job
+
+    def all_repositories(self) -> list[dict[str, Any]]:
+        """Every repository of every tenant, as the control API describes them."""
+        return [
+            repository.summary(tenant)
+            for tenant, repositories in self._tenants.items()
+            for repository in repositories.values()
+        ]
 
     def all_jobs(self) -> list[dict[str, Any]]:
         """Every job of every tenant, as the control API describes them."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from airflow_provider_vbrain.emulator import PROFILES
 from airflow_provider_vbrain.emulator.__main__ import main
 
 HEADERS = {
@@ -200,3 +201,81 @@ def test_tls_self_signed(emulator_process: list[Emulator]) -> None:
     )
     assert response.json() == []
     assert emulator.stop()[0] == 0
+
+
+def test_help_lists_the_profiles_and_the_pages_flag(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wide enough that argparse does not wrap inside a hyphenated name.
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--profile NAME" in out
+    assert "--no-ui" in out
+    for name in PROFILES:
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--profile", "nope"], "--profile: Unknown profile 'nope'"),
+        (["--profile", "no-metadata", "--profile", "metadata-string"], "both set"),
+        (["--profile", "eventual-listing=-2"], "non-negative number of seconds"),
+    ],
+)
+def test_bad_profiles_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_profiles_from_the_command_line(emulator_process: list[Emulator]) -> None:
+    emulator = Emulator(
+        "--profile",
+        "application-scoped",
+        "--profile",
+        "metadata-string,eventual-listing=0",
+        "--control",
+        "--quiet",
+    )
+    emulator_process.append(emulator)
+    assert emulator.process.stdout is not None
+    assert emulator.process.stdout.readline() == "Reference profile: metadata-string,application-scoped\n"
+    base = f"{emulator.url}/api/v1"
+    repository_id = requests.post(f"{base}/repository", headers=HEADERS, timeout=5).json()["repository_id"]
+    other = {**HEADERS, "application_id": "CsvSummary"}
+    response = requests.get(f"{base}/repository/{repository_id}", headers=other, timeout=5)
+    assert (response.status_code, response.json()) == (404, {"error": "Invalid repository_id"})
+    headers = {**HEADERS, "repository_id": repository_id}
+    job_id = requests.post(
+        f"{base}/job/execute", headers=headers, json={"metadata": {"k": 1}}, timeout=5
+    ).json()["job_id"]
+    assert requests.get(f"{base}/job/{job_id}", headers=headers, timeout=5).json()["metadata"] == '{"k": 1}'
+    profile = requests.get(f"{emulator.url}/_emulator/profile", timeout=5).json()["profile"]
+    assert profile == ["metadata-string", "application-scoped"]
+    # Reset comes back to the profile the command line chose.
+    requests.put(f"{emulator.url}/_emulator/profile", json={"profile": None}, timeout=5)
+    requests.post(f"{emulator.url}/_emulator/reset", timeout=5)
+    assert requests.get(f"{emulator.url}/_emulator/profile", timeout=5).json()["profile"] == profile
+    assert emulator.stop()[0] == 0
+
+
+def test_job_pages_are_announced_and_can_be_turned_off(emulator_process: list[Emulator]) -> None:
+    emulator = Emulator("--quiet")
+    emulator_process.append(emulator)
+    assert emulator.process.stdout is not None
+    line = emulator.process.stdout.readline()
+    assert line == f"Job pages: {emulator.url}/ui/ (job links: {emulator.url}/ui/jobs/{{job_id}})\n"
+    assert requests.get(f"{emulator.url}/ui/", timeout=5).status_code == 200
+    assert emulator.stop()[0] == 0
+
+    without = Emulator("--quiet", "--no-ui")
+    emulator_process.append(without)
+    assert requests.get(f"{without.url}/ui/", timeout=5).status_code == 404
+    without.process.send_signal(signal.SIGINT)
+    rest, _ = without.process.communicate(timeout=10)
+    assert without.process.returncode == 0
+    assert "Job pages" not in rest

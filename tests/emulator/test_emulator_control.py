@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -259,3 +260,25 @@ async def test_helpers_are_safe_while_requests_are_served(vbrain_emulator: Emula
         )
     assert set(statuses) == {201}
     assert len(vbrain_emulator.requests()) == 100
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_a_request_waiting_across_a_reset_is_dropped(api: Api, method: str) -> None:
+    # A delayed request still waiting when the next test resets the emulator must not create
+    # anything in, or log itself into, the next test's emulator.
+    api.server.inject_fault(method=method, path="^/api/v1/repository$", delay=1.0)
+    answers: list[requests.Response] = []
+    body = {"json": {"params": {"a": 1}}} if method == "POST" else {}
+    waiting = threading.Thread(target=lambda: answers.append(api.request(method, "/repository", **body)))
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while requests.get(f"{api.server.url}/_emulator/faults", timeout=5).json():
+        assert time.monotonic() < deadline, "the request never arrived"
+        time.sleep(0.01)
+    api.server.reset()
+    waiting.join(20)
+    (answer,) = answers
+    assert answer.status_code == 503
+    assert answer.json() == {"error": "The emulator was reset while this request waited"}
+    assert api.server.requests() == []
+    assert api.get("/repository").json() == []

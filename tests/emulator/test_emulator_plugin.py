@@ -74,3 +74,69 @@ def test_emulator_never_imports_airflow() -> None:
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_profile_fixture_marker_and_helper(pytester: pytest.Pytester) -> None:
+    # A user's suite running tests under reference profiles, with the plugin loaded by entry point.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        from airflow_provider_vbrain.emulator import PROFILES, Profile
+        from airflow_provider_vbrain.emulator.pytest_plugin import under_profiles
+
+        SEEN = []
+
+        def test_every_profile(vbrain_emulator, vbrain_emulator_profile):
+            assert isinstance(vbrain_emulator_profile, Profile)
+            assert vbrain_emulator.profile == vbrain_emulator_profile
+            SEEN.append(str(vbrain_emulator_profile))
+
+        def test_saw_each_profile_once():
+            assert SEEN == [str(Profile.parse(name)) for name in PROFILES]
+
+        @under_profiles("application-scoped", "no-metadata,form-only-repository")
+        def test_some(vbrain_emulator, vbrain_emulator_profile):
+            assert str(vbrain_emulator.profile) in (
+                "job-metadata,application-scoped", "no-metadata,form-only-repository"
+            )
+
+        @under_profiles(exclude=["job-metadata", "eventual-listing"])
+        def test_all_but_two(vbrain_emulator_profile):
+            assert vbrain_emulator_profile != Profile()
+            assert "eventual-listing" not in vbrain_emulator_profile
+
+        @pytest.mark.vbrain_emulator_profile("metadata-string", "application-scoped")
+        def test_marker(vbrain_emulator):
+            assert str(vbrain_emulator.profile) == "metadata-string,application-scoped"
+
+        def test_back_to_the_default(vbrain_emulator):
+            assert vbrain_emulator.profile == Profile()
+        """
+    )
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-v", "--strict-markers")
+    result.assert_outcomes(passed=10 + 1 + 2 + 8 + 1 + 1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_every_profile[[]metadata-string[]] PASSED*",
+            "*test_every_profile[[]eventual-listing[]] PASSED*",
+            "*test_some[[]no-metadata,form-only-repository[]] PASSED*",
+        ]
+    )
+
+
+def test_under_profiles_refuses_unknown_names_at_collection(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from airflow_provider_vbrain.emulator.pytest_plugin import under_profiles
+
+        @under_profiles("metadata-strnig")
+        def test_typo(vbrain_emulator_profile):
+            pass
+        """
+    )
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*Unknown profile 'metadata-strnig'*"])

@@ -145,3 +145,57 @@ def test_unknown_extension_is_400() -> None:
     with pytest.raises(EmulatorError) as info:
         input_files_from_upload("a.parquet", b"x")
     assert info.value.status == 400
+
+
+def test_listing_delay_follows_the_clock(clock: Clock) -> None:
+    state = EmulatorState(clock=clock, profile="eventual-listing=5")
+    repository = state.create_repository(TENANT, username="ana")
+    job = state.execute_job(TENANT, repository.repository_id, application_id="Tutorial", listing_delay=1)
+    clock.now += 0.99
+    assert state.list_repositories(TENANT) == []
+    assert state.list_jobs(TENANT, repository.repository_id) == []
+    # Reads by id are consistent at once.
+    assert state.get_job(TENANT, repository.repository_id, job.job_id) is job
+    clock.now += 0.01
+    assert state.list_jobs(TENANT, repository.repository_id) == [job.job_id]
+    assert state.repository_view(repository)["jobs"] == [job.job_id]
+    assert state.list_repositories(TENANT) == []
+    clock.now += 4
+    assert state.list_repositories(TENANT) == [repository.repository_id]
+
+
+def test_application_scoping_applies_to_what_exists_when_switched(state: EmulatorState) -> None:
+    repository = state.create_repository(TENANT, username="ana", application_id="Tutorial")
+    rid = repository.repository_id
+    assert state.list_repositories(TENANT, application_id="CsvSummary") == [rid]
+    state.set_profile("application-scoped")
+    assert state.list_repositories(TENANT, application_id="CsvSummary") == []
+    assert state.list_repositories(TENANT, application_id="Tutorial") == [rid]
+    # No requester application: the control view, which sees everything.
+    assert state.list_repositories(TENANT) == [rid]
+    with pytest.raises(EmulatorError) as info:
+        state.get_repository(TENANT, rid, application_id="CsvSummary")
+    assert (info.value.status, info.value.message) == (404, "Invalid repository_id")
+    with pytest.raises(EmulatorError):
+        state.execute_job(TENANT, rid, application_id="CsvSummary")
+    state.reset()
+    assert str(state.profile) == "job-metadata"
+
+
+def test_job_status_body_by_profile(state: EmulatorState, clock: Clock) -> None:
+    repository = state.create_repository(TENANT, username="ana", metadata={"team": "ops"})
+    job = state.execute_job(
+        TENANT,
+        repository.repository_id,
+        application_id="Tutorial",
+        params={"a": 1, "b": 2},
+        metadata={"k": 1},
+    )
+    assert state.job_status_body(job)["metadata"] == {"k": 1}
+    state.set_profile("metadata-string")
+    assert state.job_status_body(job)["metadata"] == '{"k": 1}'
+    state.set_profile("no-metadata")
+    assert "metadata" not in state.job_status_body(job)
+    state.set_profile("repository-metadata")
+    clock.now += 3
+    assert state.job_status_body(job) == {**repository.view(), "job_status": "finished"}
