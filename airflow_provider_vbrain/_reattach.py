@@ -16,8 +16,9 @@ for it here. A lookup answers *found*, *proven absent*, or *cannot tell*:
 The rules for acting on the answer (:class:`Reattach`): after a create whose
 answer was lost, the listing is re-read for a settle time and what is found
 is used; nothing is created again in that try. On a retry, what is found is
-reused (a failed job excepted), a proven absence means creating, and "cannot
-tell" follows the operator's ``on_unknown_earlier`` choice.
+reused (a failed job excepted), an absence that lasts the settle time (the
+earlier try may have created it moments before, and listings may lag) means
+creating, and "cannot tell" follows the operator's ``on_unknown_earlier`` choice.
 """
 
 from __future__ import annotations
@@ -295,7 +296,9 @@ class Reattach(Generic[T]):
         """
         if not self.enabled:
             return None
-        lookup = self._find()
+        # The earlier try may have created it moments ago, and a listing may lag: "absent" holds
+        # only if it still holds after the settle time.
+        lookup = self._settle(until=(Seen.FOUND, Seen.UNKNOWN))
         if lookup.seen is Seen.FOUND and lookup.value is not None:
             if _failed(lookup.value):
                 self._log.info(
@@ -340,7 +343,7 @@ class Reattach(Generic[T]):
             self._log.warning(
                 "%s Looking for it by this task's tag for up to %.0f s.", err, self.settle_seconds
             )
-            lookup = self._settle()
+            lookup = self._settle(until=(Seen.FOUND,))
             if lookup.seen is Seen.FOUND and lookup.value is not None:
                 self._log.info("The %s was created: reattaching to %s", self.what, self._name(lookup.value))
                 return self._ident(lookup.value)
@@ -348,14 +351,14 @@ class Reattach(Generic[T]):
                 err.endpoint, err.what, err.reason, self._after_settling(lookup)
             ) from err
 
-    def _settle(self) -> Lookup[T]:
-        """Look up until found or the settle time is over, waiting longer each time."""
+    def _settle(self, until: tuple[Seen, ...]) -> Lookup[T]:
+        """Look up until the answer is one of ``until`` or the settle time is over."""
         deadline = self._clock() + self.settle_seconds
         pause = 1.0
         while True:
             lookup = self._find()
             left = deadline - self._clock()
-            if lookup.seen is Seen.FOUND or left <= 0:
+            if lookup.seen in until or left <= 0:
                 return lookup
             self._sleep(min(pause, left))
             pause *= 2

@@ -182,6 +182,17 @@ def test_a_retry_reuses_what_is_worth_reusing(lookup: Lookup[Any], reused: str |
     assert (earlier.job_id if earlier else None) == reused
 
 
+def test_a_retry_waits_out_a_lagging_listing_before_concluding_absent() -> None:
+    lagging = Fake(Lookup(Seen.ABSENT), Lookup(Seen.FOUND, job("j1")))
+    earlier = lagging.reattach().earlier()
+    assert earlier is not None
+    assert earlier.job_id == "j1"
+    assert lagging.sleeps == [1.0]
+    absent = Fake(Lookup(Seen.ABSENT))
+    assert absent.reattach().earlier() is None
+    assert sum(absent.sleeps) == 20  # absent for the whole settle time
+
+
 def test_a_retry_that_cannot_tell_fails_by_default_naming_the_candidates() -> None:
     fake = Fake(Lookup(Seen.UNKNOWN, reason="no echo", candidates=(job("a", "started"), job("b", "failed"))))
     with pytest.raises(VBrainReattachUnknownError) as caught:

@@ -79,7 +79,7 @@ def test_tutorial_survives(run_dag: Any, chaos_conn: Any, mode: str, faults: lis
 def test_worker_lost_after_submit_then_retried_reattaches(run_dag: Any, chaos_conn: Any) -> None:
     """The first try submits and then dies (here: its polls are refused); the retry finds the job."""
     chaos_conn.inject_fault(403, count=1, method="GET", path=STATUS)
-    dag_run, states, printed = run_dag("e2e_reattach")
+    dag_run, states, printed = run_dag("e2e_reattach_blocking")
     assert state(dag_run) == "success", states
     (job,) = chaos_conn.jobs()
     assert f"Reattaching to job {job['job_id']}" in printed

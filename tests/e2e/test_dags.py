@@ -114,7 +114,7 @@ def test_faults_while_polling_do_not_fail_the_dag(
 def test_a_retried_execute_task_reattaches_to_its_job(run_dag: Any, vbrain_conn: Any) -> None:
     # The first try submits, then its status poll is refused for good: the try fails after submitting.
     vbrain_conn.inject_fault(403, method="GET", path=STATUS_PATH, count=1)
-    dag_run, states, printed = run_dag("e2e_reattach")
+    dag_run, states, printed = run_dag("e2e_reattach_blocking")
     assert state(dag_run) == "success", states
     (job,) = vbrain_conn.jobs()
     assert f"Reattaching to job {job['job_id']}" in printed

@@ -1,0 +1,177 @@
+"""Exactly one job, under every reading of the VBrain reference the emulator can follow.
+
+Each test runs under every emulator profile (``vbrain_emulator_profile``): job status with the job's
+own metadata, with the repository's, with metadata as a JSON string, with none; repositories created
+from form data only; scoping by application; downloads that are not ZIPs; listings that lag. Whatever
+the reading, no test may end with two jobs for one request: a reading that lets the provider tell
+which job a task submitted ends in reuse, the others in a clear error that names the candidates.
+
+The create operators run as a worker runs them, one try after another with the same task identity,
+over real HTTP; ``test_retried_dags_never_duplicate`` runs whole DAGs with ``dag.test()``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_vbrain.emulator.profiles import PROFILES, Profile
+from airflow_provider_vbrain.emulator.pytest_plugin import under_profiles
+from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainReattachUnknownError
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from airflow_provider_vbrain.operators.vbrain import VBrainCreateRepositoryOperator, VBrainExecuteJobOperator
+from tests.conftest import connection_json, state, xcom
+
+EXECUTE = r"^/api/v1/job/execute$"
+CREATE_REPOSITORY = r"^/api/v1/repository$"
+STATUS = r"^/api/v1/job/[^/]+$"
+#: Every profile; listings lag 0.5 s under eventual-listing, within the operators' 1 s settle time.
+EVERY_PROFILE = under_profiles(*(f"{name}=0.5" if name == "eventual-listing" else name for name in PROFILES))
+pytestmark = EVERY_PROFILE
+
+
+def tells_jobs_apart(profile: Profile) -> bool:
+    """Whether status answers under ``profile`` carry a job's own metadata (as an object or a string)."""
+    return not {"repository-metadata", "no-metadata"} & set(profile.names)
+
+
+@pytest.fixture
+def conn(vbrain_emulator_profile: Profile, vbrain_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``vbrain_default`` on the emulator under the test's profile: fast retries, a 1 s request timeout."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VBRAIN_DEFAULT",
+        connection_json(
+            vbrain_emulator.url, extra={"retry_base_delay": 0.01, "retry_max_delay": 0.05, "timeout": 1}
+        ),
+    )
+    return vbrain_emulator
+
+
+def context(try_number: int = 1, task_id: str = "execute") -> dict[str, Any]:
+    ti = SimpleNamespace(
+        dag_id="exactly_once",
+        task_id=task_id,
+        run_id="manual__1",
+        map_index=-1,
+        try_number=try_number,
+        xcom_push=lambda **_: None,
+    )
+    return {"ti": ti}
+
+
+def execute(repository_id: str, **kwargs: Any) -> VBrainExecuteJobOperator:
+    arguments = {"job_params": {"a": 10, "b": 20}, "reattach_settle_seconds": 1, **kwargs}
+    return VBrainExecuteJobOperator(task_id="execute", repository_id=repository_id, **arguments)
+
+
+def jobs_of(conn: Any, repository_id: str) -> list[dict[str, Any]]:
+    """Every job really created in the repository, whatever the listing shows yet."""
+    return [job for job in conn.jobs() if job["repository_id"] == repository_id]
+
+
+LOST_ANSWERS = [
+    pytest.param(
+        {"status": 502, "after": True, "listing_delay": 0.5}, id="502-after-processing-listed-later"
+    ),
+    pytest.param({"answer_delay": 1.5}, id="answered-after-the-client-timed-out"),
+    pytest.param({"drop": True, "after": True}, id="connection-dropped-after-processing"),
+]
+
+
+@pytest.mark.parametrize("fault", LOST_ANSWERS)
+def test_a_lost_submit_answer_never_makes_a_second_job(
+    conn: Any, vbrain_emulator_profile: Profile, fault: dict
+) -> None:
+    repository_id = VBrainHook().create_repository()
+    conn.inject_fault(method="POST", path=EXECUTE, count=1, **fault)
+    if tells_jobs_apart(vbrain_emulator_profile):
+        job_id = execute(repository_id).execute(context())
+        (job,) = jobs_of(conn, repository_id)
+        assert job["job_id"] == job_id
+    else:
+        with pytest.raises(VBrainMaybeCreatedError, match="still cannot tell") as caught:
+            execute(repository_id).execute(context())
+        (job,) = jobs_of(conn, repository_id)
+        assert job["job_id"] in str(caught.value)  # named as the candidate
+        # The task's retry looks again: it cannot tell either, and says so instead of submitting.
+        with pytest.raises(VBrainReattachUnknownError, match=job["job_id"]):
+            execute(repository_id).execute(context(try_number=2))
+    assert len(jobs_of(conn, repository_id)) == 1
+
+
+def test_a_retry_reattaches_or_refuses_never_duplicates(conn: Any, vbrain_emulator_profile: Profile) -> None:
+    repository_id = VBrainHook().create_repository()
+    first = execute(repository_id).execute(context())
+    if tells_jobs_apart(vbrain_emulator_profile):
+        assert execute(repository_id).execute(context(try_number=2)) == first
+    else:
+        with pytest.raises(VBrainReattachUnknownError, match=first):
+            execute(repository_id).execute(context(try_number=2))
+    assert [job["job_id"] for job in jobs_of(conn, repository_id)] == [first]
+
+
+def test_a_retry_may_submit_when_asked_and_says_why(
+    conn: Any,
+    vbrain_emulator_profile: Profile,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    repository_id = VBrainHook().create_repository()
+    first = execute(repository_id, on_unknown_earlier="submit").execute(context())
+    again = execute(repository_id, on_unknown_earlier="submit").execute(context(try_number=2))
+    if tells_jobs_apart(vbrain_emulator_profile):
+        assert again == first
+    else:  # the user chose a possible duplicate over a failed retry: never silently
+        assert again != first
+        logged = caplog.text + "".join(capfd.readouterr())  # Airflow 3 logs tasks to stdout
+        assert "may duplicate one of them" in logged
+        assert first in logged
+
+
+def test_a_changed_request_is_never_reattached_to_the_old_job(
+    conn: Any, vbrain_emulator_profile: Profile
+) -> None:
+    hook = VBrainHook()
+    repository_id = hook.create_repository()
+    old = execute(repository_id).execute(context())
+    conn.finish_job(old)
+    changed = execute(repository_id, job_params={"a": 6, "b": 7})
+    if tells_jobs_apart(vbrain_emulator_profile):
+        new = changed.execute(context(try_number=2))
+        assert new != old
+        conn.finish_job(new)
+        assert hook.get_job_result(new, repository_id) == {"value": 42}
+    else:
+        with pytest.raises(VBrainReattachUnknownError):
+            changed.execute(context(try_number=2))
+        assert len(jobs_of(conn, repository_id)) == 1
+
+
+@pytest.mark.parametrize("fault", LOST_ANSWERS)
+def test_a_lost_repository_create_answer_never_makes_a_second_repository(conn: Any, fault: dict) -> None:
+    conn.inject_fault(method="POST", path=CREATE_REPOSITORY, count=1, **fault)
+    create = VBrainCreateRepositoryOperator(task_id="create", reattach_settle_seconds=1)
+    repository_id = create.execute(context(task_id="create"))
+    assert [repository["repository_id"] for repository in conn.repositories()] == [repository_id]
+    # The tag reached the server whichever body it reads: the retry finds the same repository.
+    assert create.execute(context(try_number=2, task_id="create")) == repository_id
+    assert len(conn.repositories()) == 1
+
+
+@pytest.mark.parametrize("mode", ["deferrable", "blocking"])
+def test_retried_dags_never_duplicate(
+    run_dag: Any, conn: Any, vbrain_emulator_profile: Profile, mode: str
+) -> None:
+    """A whole DAG whose execute task fails after submitting (a poll refused) and is retried."""
+    conn.inject_fault(403, method="GET", path=STATUS, count=1)
+    dag_run, states, printed = run_dag(f"e2e_reattach_{mode}")
+    (job,) = conn.jobs()
+    if tells_jobs_apart(vbrain_emulator_profile):
+        assert state(dag_run) == "success", states
+        assert xcom(dag_run, "execute", key="result") == {"value": 200}
+        assert f"Reattaching to job {job['job_id']}" in printed
+    else:
+        assert states["execute"] == "failed"
+        assert "Cannot tell whether an earlier try of this task already created a job" in printed
