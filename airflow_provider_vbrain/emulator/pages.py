@@ -4,7 +4,7 @@ VBrain's web UI address is not part of the API reference, so the emulator serves
 an operator's "VBrain job" link (a URL template such as ``http://127.0.0.1:8765/ui/jobs/{job_id}``)
 then leads somewhere in local demos. They need no API key and change nothing.
 
-Pure rendering here (text in, text out); the handlers in :mod:`.app` look the objects up. Every value
+Pure rendering here (text in, text out); the handlers in :mod:`.ui` look the objects up. Every value
 that reaches a page is HTML-escaped, since params, metadata, errors and logs are whatever clients sent
 or applications wrote.
 """
@@ -18,7 +18,9 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_vbrain.emulator.state import FAILED, FINISHED, QUEUED, Job, Repository
+from airflow_provider_vbrain._wire import FAILED, FINISHED, QUEUED
+from airflow_provider_vbrain.emulator.jobs import Job
+from airflow_provider_vbrain.emulator.repositories import Repository
 
 __all__ = ["error_page", "index_page", "job_page", "not_found_page", "repository_page"]
 
