@@ -6,6 +6,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "airflow_provider_vbrain"
+# Past this, a module holds more than one concern: split it by concern (docs/architecture.md).
+MAX_MODULE_LINES = 400
 
 
 def modules() -> dict[str, Path]:
@@ -50,3 +52,12 @@ def test_no_import_cycle() -> None:
 def test_the_wire_constants_import_nothing_of_the_project() -> None:
     """The emulator, which never imports Airflow, shares them."""
     assert imports_at_load(PACKAGE / "_wire.py", set(modules())) == set()
+
+
+def test_no_module_is_longer_than_400_lines() -> None:
+    too_long = {
+        name: length
+        for name, path in modules().items()
+        if (length := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
