@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from airflow_provider_vbrain._wire import API_PREFIX
 from airflow_provider_vbrain.emulator.app import UI_PREFIX, create_app
 from airflow_provider_vbrain.emulator.applications import register_application
 from airflow_provider_vbrain.emulator.profiles import PROFILES, Profile, ProfileError
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vbrain-emulator",
         description=(
-            "Serve a local emulator of the VBrain REST API (all endpoints under /api/v1, with the "
+            f"Serve a local emulator of the VBrain REST API (all endpoints under {API_PREFIX}, with the "
             "Tutorial and CsvSummary applications) for developing and testing DAGs offline."
         ),
     )
