@@ -267,18 +267,32 @@ def test_a_check_that_errors_fails_the_probe_and_everything_is_still_deleted(
     assert (run.repositories, run.jobs) == ([], [])
 
 
-def test_ctrl_c_deletes_what_was_created(vbrain_emulator: EmulatorServer, tmp_path: Any) -> None:
-    vbrain_emulator.configure(queue_seconds=60, run_seconds=60)  # the job is still queued at Ctrl-C
+def _interruptible() -> None:
+    # A test run in the background of a non-interactive shell ignores SIGINT, and so would the
+    # probe; the default disposition lets Python turn SIGINT into KeyboardInterrupt, as in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_probe_deletes_what_it_created(vbrain_emulator: EmulatorServer, sig: int) -> None:
+    vbrain_emulator.configure(queue_seconds=60, run_seconds=60)  # the job is still queued when stopped
     env = {**os.environ, "AIRFLOW_CONN_VBRAIN_DEFAULT": connection_json(vbrain_emulator.url)}
     command = [sys.executable, "-m", "airflow_provider_vbrain.probe", *FAST, "--job-timeout", "120"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_interruptible,
+    )
     try:
         deadline = time.monotonic() + 60
         while not vbrain_emulator.jobs() and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.1)
         assert vbrain_emulator.jobs(), "the probe never submitted its job"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(sig)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
