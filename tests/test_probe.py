@@ -327,6 +327,33 @@ def test_bad_job_params_are_refused_before_anything_is_sent(
     assert message in capsys.readouterr().err
 
 
+def test_a_connection_stored_in_the_metadata_database_is_used(
+    airflow_db: None, vbrain_emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The UI stores connections there; outside a task, Airflow 3's task SDK would not read them."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    stored = Connection(
+        conn_id="vbrain_stored",
+        conn_type="vbrain",
+        host=vbrain_emulator.url,
+        login="ana",
+        password="stored-key-0123",
+        extra=json.dumps({"organization_id": "acme", "client_id": "ops", "application_id": "Tutorial"}),
+    )
+    with create_session() as session:
+        session.add(stored)
+    try:
+        run = probe(vbrain_emulator, capsys, "--conn-id", "vbrain_stored")
+    finally:
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == "vbrain_stored").delete()
+    assert run.status == 0, run.out + run.err
+    assert run.row("reattach for jobs")[0] == "ok"
+    assert (run.repositories, run.jobs) == ([], [])
+
+
 def test_a_missing_connection_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--conn-id", "no_such_vbrain"]) == 1
     assert "vbrain-probe: cannot use connection 'no_such_vbrain'" in capsys.readouterr().err

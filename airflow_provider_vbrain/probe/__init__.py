@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here: Airflow takes seconds to import, and --help needs none of it.
     from airflow.exceptions import AirflowException
 
-    from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+    from airflow_provider_vbrain.probe._base import ProbeHook
     from airflow_provider_vbrain.probe._checks import TUTORIAL_PARAMS, Options, Probe, progress
 
     options = Options(
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         poll_interval=args.poll_interval,
         listing_timeout=args.listing_timeout,
     )
-    hook = VBrainHook(args.conn_id, application_id=args.application_id)
+    hook = ProbeHook(args.conn_id, application_id=args.application_id)
     try:
         settings = hook.settings
         application = args.application_id or settings.application_id or "(none set)"

@@ -17,7 +17,18 @@ from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.probe._report import Report, Verdict
 
-__all__ = ["FAIL", "NOTE", "OK", "PROBE_KEY", "TUTORIAL_PARAMS", "WARN", "Options", "ProbeBase", "progress"]
+__all__ = [
+    "FAIL",
+    "NOTE",
+    "OK",
+    "PROBE_KEY",
+    "TUTORIAL_PARAMS",
+    "WARN",
+    "Options",
+    "ProbeBase",
+    "ProbeHook",
+    "progress",
+]
 
 #: The job parameters of VBrain's tutorial (its ``Tutorial`` application multiplies ``a`` by ``b``).
 TUTORIAL_PARAMS: dict[str, Any] = {"a": 10, "b": 20}
@@ -47,6 +58,20 @@ class Options:
 def progress(message: str) -> None:
     """Say what the probe is doing, on stderr (stdout holds the table)."""
     print(f"vbrain-probe: {message}", file=sys.stderr, flush=True)
+
+
+class ProbeHook(VBrainHook):
+    """:class:`VBrainHook` with the connection read as Airflow's own command line reads it.
+
+    Outside a task, Airflow 3's task SDK reads connections from variables and secrets backends
+    only; Airflow's connection model also reads the metadata database, where the UI stores them.
+    """
+
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Any:
+        from airflow.models.connection import Connection
+
+        return Connection.get_connection_from_secrets(conn_id)
 
 
 class ProbeBase:

@@ -15,7 +15,6 @@ from airflow_provider_vbrain._reattach import Seen, find_repository
 from airflow_provider_vbrain._retry import RetryPolicy
 from airflow_provider_vbrain._sync_transport import SyncTransport
 from airflow_provider_vbrain.exceptions import VBrainAuthError, VBrainError, VBrainNotFoundError
-from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.probe._base import FAIL, NOTE, OK, WARN, ProbeBase, contains, decoded
 
 __all__ = ["RepositoryChecks"]
@@ -154,7 +153,7 @@ class RepositoryChecks(ProbeBase):
         check = "scoping by application"
         self.say(f"reading the repository under application {other}")
         try:
-            VBrainHook(self.hook.vbrain_conn_id, application_id=other).get_repository(repository)
+            type(self.hook)(self.hook.vbrain_conn_id, application_id=other).get_repository(repository)
         except VBrainNotFoundError as err:
             did = f"under application {other}: HTTP 404 ({err.server_message})"
             means = "scoped: create a repository and run its jobs under the same application_id"
