@@ -64,7 +64,10 @@ DIST_INFO_FILES = {"METADATA", "WHEEL", "RECORD", "entry_points.txt", "licenses/
 ENTRY_POINTS = {
     "apache_airflow_provider": {"provider_info": f"{PACKAGE}:get_provider_info"},
     "pytest11": {"vbrain_emulator": f"{PACKAGE}.emulator.pytest_plugin"},
-    "console_scripts": {"vbrain-emulator": f"{PACKAGE}.emulator.__main__:main"},
+    "console_scripts": {
+        "vbrain-emulator": f"{PACKAGE}.emulator.__main__:main",
+        "vbrain-probe": f"{PACKAGE}.probe:main",
+    },
 }
 #: Where the package may import a third-party module without declaring it: only in code that
 #: just the program providing that module runs. "pytest11" is the plugin module, which pytest
