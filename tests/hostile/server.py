@@ -504,6 +504,7 @@ class HostileServer:
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
     def reset(self) -> None:
         """Forget every route and logged request."""
