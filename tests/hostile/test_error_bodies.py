@@ -3,10 +3,23 @@ nested deeper than Python's recursion limit. Each must end in a clear ``VBrainEr
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.hostile import expect, probe
-from tests.hostile.conftest import EXECUTE, JOB, JOBS, QUICK, REPO, REPOSITORIES, RESULT, STATUS
+from tests.hostile.conftest import (
+    EXECUTE,
+    JOB,
+    JOBS,
+    QUICK,
+    REPO,
+    REPOSITORIES,
+    RESULT,
+    STATUS,
+    TRIGGER_BOUND,
+    trigger_kwargs,
+)
 from tests.hostile.probe import Call
 from tests.hostile.server import HostileServer, MiB, nested_json, reply
 
@@ -84,3 +97,10 @@ def test_deeply_nested_arguments_are_refused_before_sending(
     report = probe.sync(method, *args, time_limit=QUICK)
     expect.clean_failure(report, says=[r"params|metadata"])
     assert not server.requests(), "the request was sent"
+
+
+@pytest.mark.xfail(strict=True, reason=NESTED)
+def test_deeply_nested_status_ends_the_trigger_with_an_error_event(trigger_server: HostileServer) -> None:
+    trigger_server.route(STATUS, reply(202, DEEP))
+    report = probe.trigger(time_limit=TRIGGER_BOUND, **trigger_kwargs(end_time=time.time() + TRIGGER_BOUND))
+    expect.clean_event(report, status="error")
