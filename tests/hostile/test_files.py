@@ -1,0 +1,157 @@
+"""Files in and out: a failed job's log tail reads a bounded part of its logs ZIP, downloads never
+replace what is not a regular file, and uploads stream from disk with memory flat in the file's size."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.hostile import expect, probe
+from tests.hostile.conftest import (
+    JOB,
+    LOGS,
+    MEMORY_BOUND_TIME,
+    MEMORY_TIMEOUT,
+    OUTPUT,
+    QUICK,
+    REPO,
+    REPOSITORIES,
+    connect,
+)
+from tests.hostile.server import (
+    GiB,
+    HostileServer,
+    MiB,
+    reply,
+    small_zip,
+    zip_many_members,
+    zip_one_huge_member,
+)
+
+LOG_TAIL = "The failed-job log tail reads the whole logs ZIP: every member whole, every member quoted"
+NOT_REGULAR = (
+    "Downloading onto an existing non-regular file (a FIFO, a socket) replaces it with a regular file"
+)
+UPLOAD = "Uploads are held in memory: the whole input_file is read before sending"
+
+#: A failed job's message quotes the end of its logs; this much is plenty, and fits a task log.
+MESSAGE_LIMIT = 64 * 1024
+#: The log tail may decompress a large member as a stream: allow it that long.
+LOG_TAIL_TIME = 15.0
+
+
+@pytest.fixture
+def logs_server(server: HostileServer, monkeypatch: pytest.MonkeyPatch) -> HostileServer:
+    connect(monkeypatch, server.url, timeout=MEMORY_TIMEOUT)
+    return server
+
+
+@pytest.mark.xfail(strict=True, reason=LOG_TAIL)
+@pytest.mark.parametrize("method", ["job_failure", "job_log_tail"])
+def test_log_tail_of_a_1GiB_member_is_bounded(logs_server: HostileServer, method: str) -> None:
+    logs_server.route(LOGS, reply(200, zip_one_huge_member(GiB), content_type="application/zip"))
+    report = probe.sync(method, JOB, REPO, time_limit=LOG_TAIL_TIME)
+    tail = expect.clean_return(report)
+    if method == "job_failure":  # it returns the error for the caller to raise
+        assert "VBrainJobFailedError" in (report.error or {}).get("type", ""), report.describe()
+        text, size = report.message, report.message_length
+    else:
+        text, size = tail, report.value_length
+    assert size <= MESSAGE_LIMIT, f"a tail of {size:,} characters"
+    assert "huge.log" in text, f"the tail does not name the member: {report.describe()}"
+
+
+@pytest.mark.xfail(strict=True, reason=LOG_TAIL)
+def test_failed_job_with_5000_log_members_gets_a_bounded_message(logs_server: HostileServer) -> None:
+    logs_server.route(LOGS, reply(200, zip_many_members(5000), content_type="application/zip"))
+    report = probe.sync("job_failure", JOB, REPO, time_limit=LOG_TAIL_TIME)
+    expect.clean_return(report)
+    assert "VBrainJobFailedError" in (report.error or {}).get("type", ""), report.describe()
+    assert report.message_length <= MESSAGE_LIMIT, f"a message of {report.message_length:,} characters"
+
+
+def test_failed_job_quotes_the_end_of_small_logs(logs_server: HostileServer) -> None:
+    lines = b"".join(b"step %d\n" % number for number in range(200))
+    logs_server.route(LOGS, reply(200, small_zip({"run.log": lines}), content_type="application/zip"))
+    report = probe.sync("job_failure", JOB, REPO, time_limit=QUICK)
+    expect.clean_return(report)
+    assert "run.log" in report.message, report.describe()
+    assert "step 199" in report.message, report.describe()
+
+
+def _fifo(folder: Path) -> Path:
+    path = folder / "pipe.zip"
+    os.mkfifo(path)
+    return path
+
+
+def _socket(folder: Path) -> Path:
+    path = folder / "socket.zip"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.close()
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_REGULAR)
+@pytest.mark.parametrize(
+    ("make", "method", "kind"),
+    [
+        pytest.param(_fifo, "download_job_output", stat.S_ISFIFO, id="fifo-output"),
+        pytest.param(_socket, "download_job_logs", stat.S_ISSOCK, id="socket-logs"),
+    ],
+)
+def test_download_refuses_a_destination_that_is_not_a_regular_file(
+    server: HostileServer, tmp_path: Path, make, method: str, kind
+) -> None:
+    archive = small_zip({"out.csv": b"a,b\n1,2\n"})
+    server.route(OUTPUT, reply(200, archive, content_type="application/zip"))
+    server.route(LOGS, reply(200, archive, content_type="application/zip"))
+    destination = make(tmp_path)
+    report = probe.sync(method, JOB, REPO, str(destination), time_limit=QUICK)
+    still = kind(destination.lstat().st_mode)
+    expect.clean_failure(report, says=["destination"])
+    assert still, f"the {destination.name} was replaced: {report.describe()}"
+
+
+@pytest.fixture
+def big_input(tmp_path: Path) -> Path:
+    """A 512 MiB input file that takes no disk space (sparse)."""
+    path = tmp_path / "inputs.zip"
+    with path.open("wb") as file:
+        file.truncate(512 * MiB)
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason=UPLOAD)
+@pytest.mark.parametrize(
+    ("method", "args", "path", "answer"),
+    [
+        pytest.param(
+            "create_repository",
+            (),
+            REPOSITORIES,
+            {"repository_id": REPO},
+            id="create_repository-512MiB-input_file",
+        ),
+    ],
+)
+def test_upload_streams_from_disk(
+    server: HostileServer,
+    monkeypatch: pytest.MonkeyPatch,
+    big_input: Path,
+    method: str,
+    args: tuple,
+    path: str,
+    answer,
+) -> None:
+    connect(monkeypatch, server.url, timeout=MEMORY_TIMEOUT)
+    server.route(path, reply(201, json=answer))
+    report = probe.sync(method, *args, input_file=str(big_input), time_limit=MEMORY_BOUND_TIME * 2)
+    assert expect.clean_return(report) == next(iter(answer.values()))
+    (sent,) = server.requests(path)
+    assert sent.body_size > 512 * MiB, "the file was not sent whole"
