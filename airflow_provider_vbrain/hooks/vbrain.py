@@ -262,7 +262,8 @@ class VBrainHook(_VBrainHookBase):
         try:
             count = len(self._transport.call(probe, application, _endpoints.list_repositories()))
         except VBrainError as err:
-            return False, f"VBrain connection {conn_id!r} failed. {_test_failure_hint(err, probe)} Details: {err}"
+            hint = _test_failure_hint(err, probe)
+            return False, f"VBrain connection {conn_id!r} failed. {hint} Details: {err}"
         return True, (
             f"VBrain connection {conn_id!r} works: {settings.base_url} accepted user {settings.username!r} "
             f"for organization {settings.organization_id!r}, client {settings.client_id!r} and application "
