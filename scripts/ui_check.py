@@ -250,7 +250,8 @@ def check_job_links(page: Any, api: Api, demo: UiDemo, run_id: str, emulator_por
     ]
     expected = f"http://127.0.0.1:{emulator_port}/ui/jobs/{job_id}"
     for task_id in ("execute_job", "wait_for_job"):
-        page.goto(f"{demo.airflow_url}/dags/{TUTORIAL}/runs/{run_id}/tasks/{task_id}")
+        # Airflow 3 lists a task's extra links on its Details tab.
+        page.goto(f"{demo.airflow_url}/dags/{TUTORIAL}/runs/{run_id}/tasks/{task_id}/details")
         link = page.get_by_role("link", name="VBrain job")
         expect(link).to_have_attribute("href", expected)
         log(f'{task_id}: "VBrain job" links to {expected}')

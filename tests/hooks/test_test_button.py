@@ -177,7 +177,9 @@ def _post_test(body: dict[str, Any]) -> dict[str, Any]:
         return answer.json()
     from airflow.www.app import create_app as create_webserver
 
-    flask_client = create_webserver(testing=True).test_client()
+    app = create_webserver(testing=True)
+    app.config["AUTH_ROLE_PUBLIC"] = "Admin"  # no login, as in a local demo
+    flask_client = app.test_client()
     answer = flask_client.post("/api/v1/connections/test", json=body)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     return answer.get_json()
