@@ -263,7 +263,8 @@ def store_connection(env: dict[str, str], emulator_port: int) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"could not store the demo connection:\n{done.stderr[-3000:]}")
-    print(done.stdout.strip(), flush=True)
+    if done.stdout.strip():
+        print(done.stdout.strip(), flush=True)
 
 
 # Run with the demo's AIRFLOW_HOME; Airflow 3's ORM (the demo runs the locked Airflow).
