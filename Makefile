@@ -16,7 +16,7 @@ AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with "uni
 	--with pytest --with pytest-asyncio --with pytest-mock --with pytest-timeout --with jsonschema
 LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
 
-.PHONY: help uv sync demo demo-ui docs bench bench-check smoke lint typecheck pytest test-airflow2 wheel-test test
+.PHONY: help uv sync demo demo-ui ui-test docs bench bench-check smoke lint typecheck pytest test-airflow2 wheel-test test
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -31,8 +31,11 @@ sync: uv  ## Create .venv from uv.lock (never changes the lock).
 demo: sync  ## The tutorial DAG end to end on the bundled emulator; prints its result.
 	$(UV) run --locked python scripts/demo.py demo
 
-demo-ui: sync  ## Real Airflow (standalone) plus the emulator: trigger the examples from the UI.
+demo-ui: sync  ## Real Airflow (standalone) plus the emulator on port 8765 (VBRAIN_EMULATOR_PORT): use the UI.
 	$(UV) run --locked python scripts/demo.py ui
+
+ui-test: sync  ## The demo UI checked in Chromium (installed as root when missing): form, Test, a run, job link.
+	$(UV) run --locked python scripts/ui_check.py
 
 docs: sync  ## Build the documentation site (warnings are errors) into docs/_build/html.
 	$(UV) run --locked sphinx-build -W --keep-going -q -b html docs docs/_build/html

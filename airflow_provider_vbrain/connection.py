@@ -8,12 +8,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_provider_vbrain import _wire
 from airflow_provider_vbrain._compat import mask_secret
+from airflow_provider_vbrain._form import DEFAULT_TIMEOUT
 from airflow_provider_vbrain._retry import RetryPolicy
 from airflow_provider_vbrain._wire import API_PREFIX, DEFAULT_BASE_URL
 from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
@@ -21,9 +23,8 @@ from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputErr
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["DEFAULT_TIMEOUT", "VBrainSettings", "read_settings"]
+__all__ = ["DEFAULT_TIMEOUT", "VBrainSettings", "connection_id_under_test", "read_settings"]
 
-DEFAULT_TIMEOUT = 60.0
 # A host name (underscores too: container names such as vbrain_emulator) or an IP address.
 _HOSTNAME = re.compile(r"^[A-Za-z0-9._\-]+$|^[0-9A-Fa-f:.]+$")
 _TRUE = {"true", "1", "yes", "on"}
@@ -95,12 +96,14 @@ class VBrainSettings:
         return headers
 
     @classmethod
-    def from_connection(cls, conn: Connection) -> VBrainSettings:
+    def from_connection(cls, conn: Connection, conn_id: str | None = None) -> VBrainSettings:
         """Validate ``conn`` and build settings from it.
 
+        :param conn_id: the id to name in messages, when not ``conn.conn_id`` (the UI's Test
+            button reads the connection under a temporary id).
         :raises VBrainConfigError: naming the connection id and the field at fault.
         """
-        conn_id = conn.conn_id or "<unnamed>"
+        conn_id = conn_id or conn.conn_id or "<unnamed>"
         extra = _extra(conn_id, conn)
 
         def required(field: str, value: Any) -> str:
@@ -124,11 +127,43 @@ class VBrainSettings:
         )
 
 
-def read_settings(conn: Connection) -> VBrainSettings:
-    """Settings from an Airflow connection, the key registered with Airflow's secrets masker."""
-    settings = VBrainSettings.from_connection(conn)
+def read_settings(conn: Connection, conn_id: str | None = None) -> VBrainSettings:
+    """Settings from an Airflow connection, the key registered with Airflow's secrets masker.
+
+    :param conn_id: the id to name in messages, when not ``conn.conn_id``.
+    """
+    settings = VBrainSettings.from_connection(conn, conn_id)
     mask_secret(settings.api_key)
     return settings
+
+
+def connection_id_under_test(conn_id: str) -> str:
+    """The id the user knows for the connection that Airflow's Test button reads as ``conn_id``.
+
+    Airflow's API server (3.x) and webserver (2.x) test a connection, saved or not, by
+    exporting it as ``AIRFLOW_CONN_<random id>`` and building the hook with that random id;
+    the id in the request is a local of the endpoint function (``test_body.connection_id`` on
+    3.x, ``body["connection_id"]`` on 2.x), on the same thread's stack. Anywhere else (a task,
+    ``airflow connections test``, a worker running the test on 3.3+), ``conn_id`` is the
+    user's own and is returned unchanged.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        names = frame.f_locals
+        if (
+            frame.f_code.co_name == "test_connection"
+            and frame.f_globals.get("__name__", "").startswith("airflow.api")
+            and names.get("transient_conn_id") == conn_id
+        ):
+            body = names.get("test_body") or names.get("body")
+            shown = (
+                body.get("connection_id")
+                if isinstance(body, Mapping)
+                else getattr(body, "connection_id", None)
+            )
+            return shown if isinstance(shown, str) and shown else conn_id
+        frame = frame.f_back  # type: ignore[assignment]
+    return conn_id
 
 
 def _extra(conn_id: str, conn: Connection) -> Mapping[str, Any]:
@@ -172,12 +207,22 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     netloc = parts.netloc
     if port and parsed_port is None:
         netloc = f"{netloc}:{port}"
+    elif port and port != parsed_port:
+        raise VBrainConfigError(
+            conn_id,
+            "port",
+            f"is {port} but the base URL {host!r} says {parsed_port}: keep one, or make them agree",
+        )
     return f"{parts.scheme}://{netloc}{path}"
 
 
 def _retry_policy(conn_id: str, extra: Mapping[str, Any]) -> RetryPolicy:
     default = RetryPolicy()
     attempts = _positive(conn_id, "retry_attempts", extra.get("retry_attempts"), default.max_attempts)
+    if attempts != int(attempts):
+        raise VBrainConfigError(
+            conn_id, "extra retry_attempts", f"must be a whole number, got {extra.get('retry_attempts')!r}"
+        )
     return RetryPolicy(
         max_attempts=int(attempts),
         base_delay=_positive(conn_id, "retry_base_delay", extra.get("retry_base_delay"), default.base_delay),
@@ -186,27 +231,33 @@ def _retry_policy(conn_id: str, extra: Mapping[str, Any]) -> RetryPolicy:
 
 
 def _positive(conn_id: str, field: str, value: Any, default: float) -> float:
-    if value is None or value == "":
+    """A positive number from the extra: a number, or its text (forms write either); unset when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return float(default)
     try:
-        number = float(value)
+        # True would read as 1: a switch is never a number of seconds.
+        number = -1.0 if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         number = -1.0
-    if number <= 0:
+    if not 0 < number < float("inf"):
         raise VBrainConfigError(conn_id, f"extra {field}", f"must be a positive number, got {value!r}")
     return number
 
 
 def _verify(conn_id: str, value: Any) -> bool | str:
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return True
     if isinstance(value, bool):
         return value
-    text = str(value).strip()
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if not isinstance(value, str):
+        raise VBrainConfigError(
+            conn_id, "extra verify", f"must be true, false or a CA-bundle path, got {value!r}"
+        )
+    text = value.strip()
     if text.lower() in _TRUE:
         return True
     if text.lower() in _FALSE:
         return False
-    if not text:
-        raise VBrainConfigError(conn_id, "extra verify", "must be true, false or a CA-bundle path")
     return text

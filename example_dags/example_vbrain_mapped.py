@@ -53,7 +53,8 @@ def example_vbrain_mapped():
         poke_interval=5,
     ).expand(job_id=jobs.output)
 
-    @task
+    # One XCom holding the dict: a dict return annotation alone would make Airflow push one per key too.
+    @task(multiple_outputs=False)
     def compare(results: list[dict]) -> dict:
         values = [result["value"] for result in results]
         best = max(values)

@@ -55,7 +55,8 @@ def example_vbrain_tutorial():
         timeout=15 * 60,
     )
 
-    @task
+    # One XCom holding the dict: a dict return annotation alone would make Airflow push one per key too.
+    @task(multiple_outputs=False)
     def report(output: dict) -> dict:
         print(f"VBrain result: {output}")
         return output

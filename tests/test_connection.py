@@ -159,3 +159,82 @@ def test_the_key_is_registered_with_the_secrets_masker(monkeypatch: pytest.Monke
         "airflow.utils.log.secrets_masker",  # 2.x
     )
     assert API_KEY not in str(redact(f"header x-api-key={API_KEY}"))
+
+
+# ---------------------------------------------------------------- what the connection form writes
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        pytest.param({}, (60.0, True, 5, 1.0, 30.0), id="absent"),
+        pytest.param(
+            {"timeout": None, "verify": None, "retry_attempts": None, "retry_base_delay": None},
+            (60.0, True, 5, 1.0, 30.0),
+            id="nulls-from-emptied-fields",
+        ),
+        pytest.param(
+            {"timeout": "", "verify": " ", "retry_attempts": "", "retry_max_delay": ""},
+            (60.0, True, 5, 1.0, 30.0),
+            id="empty-strings",
+        ),
+        pytest.param(
+            {
+                "timeout": 12.5,
+                "verify": False,
+                "retry_attempts": 2,
+                "retry_base_delay": 0.5,
+                "retry_max_delay": 4,
+            },
+            (12.5, False, 2, 0.5, 4.0),
+            id="typed-numbers-and-switch",
+        ),
+        pytest.param(
+            {"timeout": " 12.5 ", "verify": "/etc/ca.pem", "retry_attempts": "2.0", "retry_max_delay": "4"},
+            (12.5, "/etc/ca.pem", 2, 1.0, 4.0),
+            id="text-numbers-and-a-ca-path",
+        ),
+    ],
+)
+def test_what_the_form_writes_is_read(
+    monkeypatch: pytest.MonkeyPatch, written: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    extra = {"organization_id": "a", "client_id": "b", "application_id": None, **written}
+    settings = settings_for(monkeypatch, raw(extra=extra))
+    retry = settings.retry
+    assert (
+        settings.timeout,
+        settings.verify,
+        retry.max_attempts,
+        retry.base_delay,
+        retry.max_delay,
+    ) == expected
+    assert settings.application_id is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        pytest.param({"retry_attempts": 2.5}, "extra retry_attempts", id="fractional-attempts"),
+        pytest.param({"timeout": True}, "extra timeout", id="switch-as-timeout"),
+        pytest.param({"timeout": "inf"}, "extra timeout", id="infinite-timeout"),
+        pytest.param({"verify": ["a"]}, "extra verify", id="verify-list"),
+    ],
+)
+def test_values_no_field_can_mean_are_refused(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(VBrainConfigError) as caught:
+        settings_for(monkeypatch, raw(extra={"organization_id": "a", "client_id": "b", **extra}))
+    assert caught.value.field == field
+
+
+def test_port_field_agreeing_with_the_url_is_fine_and_a_conflict_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    same = raw(host="http://127.0.0.1:8765", port=8765)
+    assert settings_for(monkeypatch, same).base_url == "http://127.0.0.1:8765"
+    with pytest.raises(
+        VBrainConfigError, match=r"port is 9000 but the base URL 'http://127.0.0.1:8765' says 8765"
+    ):
+        settings_for(monkeypatch, raw(host="http://127.0.0.1:8765", port=9000))

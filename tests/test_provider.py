@@ -77,11 +77,69 @@ def test_connection_form_fields_and_labels() -> None:
 
     manager = ProvidersManager()
     widgets = manager.connection_form_widgets
-    for field in ("organization_id", "client_id", "application_id"):
+    names = ("organization_id", "client_id", "application_id", "timeout", "verify")
+    names += ("retry_attempts", "retry_base_delay", "retry_max_delay")
+    for field in names:
         assert f"extra__vbrain__{field}" in widgets
     behaviour = manager.field_behaviours["vbrain"]
     assert behaviour["relabeling"] == {"host": "Base URL", "login": "Username", "password": "API key"}
     assert "vbrain.visagio.com" in str(behaviour["placeholders"])
+    # Airflow 3.3.1 and 3.3.2 refuse the Test button of a connection with an empty, hidden Port.
+    assert behaviour["hidden_fields"] == ["schema"]
+
+
+def test_the_form_types_the_extras_and_starts_from_the_defaults() -> None:
+    """Airflow 3.2+ renders conn-fields from their JSON schema: number inputs, a switch-or-path, defaults."""
+    form = get_provider_info()["connection-types"][0]["conn-fields"]
+    types = {name: field["schema"]["type"] for name, field in form.items()}
+    assert types == {
+        "organization_id": "string",
+        "client_id": "string",
+        "application_id": ["string", "null"],
+        "timeout": ["number", "null"],
+        "verify": ["boolean", "string", "null"],
+        "retry_attempts": ["integer", "null"],
+        "retry_base_delay": ["number", "null"],
+        "retry_max_delay": ["number", "null"],
+    }
+    defaults = {name: field["schema"].get("default") for name, field in form.items()}
+    assert defaults == {
+        "organization_id": None,
+        "client_id": None,
+        "application_id": None,
+        "timeout": 60.0,
+        "verify": True,
+        "retry_attempts": 5,
+        "retry_base_delay": 1.0,
+        "retry_max_delay": 30.0,
+    }
+    assert form["timeout"]["label"] == "Timeout (seconds)"
+    assert all(field["description"] for field in form.values())
+
+
+def test_the_forms_defaults_are_the_providers() -> None:
+    """An extra left at the form's default reads the same as one never set."""
+    from airflow_provider_vbrain.connection import VBrainSettings
+
+    class Conn:
+        conn_id, host, port, login, password = "c", None, None, "ana", "key"
+        extra = json.dumps(
+            {"organization_id": "a", "client_id": "b"}
+            | {
+                name: field["schema"].get("default")
+                for name, field in _conn_fields().items()
+                if name not in ("organization_id", "client_id")
+            }
+        )
+
+    class Bare(Conn):
+        extra = json.dumps({"organization_id": "a", "client_id": "b"})
+
+    assert VBrainSettings.from_connection(Conn()) == VBrainSettings.from_connection(Bare())  # type: ignore[arg-type]
+
+
+def _conn_fields() -> dict:
+    return get_provider_info()["connection-types"][0]["conn-fields"]
 
 
 @pytest.mark.parametrize(

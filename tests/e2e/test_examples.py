@@ -24,6 +24,7 @@ def test_tutorial(run_dag: Any, vbrain_conn: Any) -> None:
     assert state(dag_run) == "success", states
     assert xcom(dag_run, "wait_for_job") == {"value": 200}
     assert "VBrain result: {'value': 200}" in printed
+    assert xcom_keys(dag_run, "report") == ["return_value"]  # not one more per key of the dict
     assert states["delete_repository"] == "success"
     assert vbrain_conn.jobs() == []  # the repository and its job were deleted
 
@@ -48,3 +49,19 @@ def test_mapped(run_dag: Any, vbrain_conn: Any) -> None:
     dag_run, states, _ = run_dag("example_vbrain_mapped")
     assert state(dag_run) == "success", states
     assert xcom(dag_run, "compare") == {"values": [200, 250, 240], "best": 250}
+    assert xcom_keys(dag_run, "compare") == ["return_value"]
+
+
+def xcom_keys(dag_run: Any, task_id: str) -> list[str]:
+    """The XCom keys a task pushed in a run, as Browse > XComs lists them."""
+    try:
+        from airflow.models.xcom import XComModel as model
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import XCom as model
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(model.key).filter_by(
+            dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id
+        )
+        return sorted(key for (key,) in rows)

@@ -306,19 +306,6 @@ def test_unreachable_server(monkeypatch: pytest.MonkeyPatch) -> None:
         VBrainHook().create_repository()
 
 
-def test_test_connection(hook: VBrainHook, monkeypatch: pytest.MonkeyPatch) -> None:
-    ok, message = hook.test_connection()
-    assert ok
-    assert message.startswith("Connected to VBrain at http://127.0.0.1")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_VBRAIN_DOWN",
-        connection_json(f"http://127.0.0.1:{free_port()}", extra={"retry_attempts": 1}),
-    )
-    ok, message = VBrainHook("vbrain_down").test_connection()
-    assert not ok
-    assert "could not connect" in message
-
-
 def test_the_key_never_reaches_logs_or_errors(
     vbrain_conn: Any, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
