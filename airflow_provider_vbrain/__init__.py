@@ -50,7 +50,7 @@ def get_provider_info() -> dict:
                 "hook-class-name": "airflow_provider_vbrain.hooks.vbrain.VBrainHook",
                 "connection-type": "vbrain",
                 "hook-name": "VBrain",
-                # Read by Airflow 3.2+; Airflow 2 asks the hook class instead.
+                # Read by Airflow 3.2+; earlier lines ask the hook, which answers from these.
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port"],
                     "relabeling": {"host": "Base URL", "login": "Username", "password": "API key"},

@@ -33,7 +33,13 @@ from airflow_provider_vbrain._api import (
     TransportFailure,
     Upload,
 )
-from airflow_provider_vbrain._compat import BaseHook, aget_connection, mask_secret
+from airflow_provider_vbrain._compat import (
+    BaseHook,
+    aget_connection,
+    connection_form_widgets,
+    mask_secret,
+    ui_field_behaviour,
+)
 from airflow_provider_vbrain.connection import VBrainSettings
 from airflow_provider_vbrain.exceptions import (
     VBrainConfigError,
@@ -128,36 +134,13 @@ class VBrainHook(_VBrainHookBase):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection form relabelling for Airflow 2 (Airflow 3 reads it from the provider info)."""
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "Base URL", "login": "Username", "password": "API key"},
-            "placeholders": {
-                "host": _api.DEFAULT_BASE_URL,
-                "login": "the VBrain user name",
-                "extra": '{"timeout": 60, "verify": true}',
-            },
-        }
+        """Connection form relabelling, for Airflow before 3.2 (3.2+ reads it from the provider info)."""
+        return ui_field_behaviour(cls.conn_type)
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra connection-form fields for Airflow 2 (Airflow 3 reads them from the provider info)."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import StringField
-        from wtforms.validators import InputRequired, Optional
-
-        return {
-            "organization_id": StringField(
-                lazy_gettext("Organization ID"), widget=BS3TextFieldWidget(), validators=[InputRequired()]
-            ),
-            "client_id": StringField(
-                lazy_gettext("Client ID"), widget=BS3TextFieldWidget(), validators=[InputRequired()]
-            ),
-            "application_id": StringField(
-                lazy_gettext("Application ID"), widget=BS3TextFieldWidget(), validators=[Optional()]
-            ),
-        }
+        """Extra connection-form fields, for Airflow before 3.2 (3.2+ reads them from the provider info)."""
+        return connection_form_widgets(cls.conn_type)
 
     @functools.cached_property
     def session(self) -> requests.Session:
