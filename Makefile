@@ -15,7 +15,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 #   the every-line checks  on 2.11.2, 3.1.8, 3.2.2: registration (providers list/hooks), no warning
 #                          pointing at our code, the connection form, deferral timeouts and trigger
 #                          failures, the example DAGs, the tutorial with the sensor deferrable and poking.
-LINES_JOBS ?= 2
+LINES_JOBS ?= 3
 LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
 
 .PHONY: help uv sync demo demo-ui docs bench bench-check smoke lint typecheck pytest lines matrix test-line test

@@ -171,7 +171,9 @@ def run_line(line: Line) -> Outcome:
 
 def run(lines: list[Line], jobs: int) -> int:
     check_the_lock()
-    # The full suites first: they take longest, so the short runs fill the gaps.
+    # The full suites first: they take longest, so the short runs fill the gaps. A suite spends
+    # much of its time waiting (emulated jobs, retry delays), so three at a time on two cores
+    # finish sooner than two (measured: about 220 s against 400 s) and four no sooner.
     order = sorted(lines, key=lambda line: line.tests != FULL)
     print(f"Running {len(order)} Airflow line(s), {jobs} at a time:", flush=True)
     for line in order:
@@ -210,7 +212,7 @@ def main() -> int:
     sub.add_parser("list", help="print the lines, their pins and what runs on each")
     runner = sub.add_parser("run", help="run the tests of some lines (default: all)")
     runner.add_argument("lines", nargs="*", metavar="LINE", help="e.g. 3.1")
-    runner.add_argument("--jobs", type=int, default=int(os.environ.get("LINES_JOBS", "2")))
+    runner.add_argument("--jobs", type=int, default=int(os.environ.get("LINES_JOBS", "3")))
     args = parser.parse_args()
     if args.action == "list":
         show()
