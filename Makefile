@@ -9,14 +9,16 @@ SHELL := /bin/bash
 export UV_COMPILE_BYTECODE := 1
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
-# The lowest Airflow we support, tested beside the locked (newest) one.
-AIRFLOW_2_VERSION ?= 2.10.5
-# universal-pathlib as Airflow 2.10's own constraints pin it: 0.3 breaks its ObjectStoragePath.
-AIRFLOW_2_TEST_DEPS := --with "apache-airflow==$(AIRFLOW_2_VERSION)" --with "universal-pathlib==0.2.6" \
-	--with pytest --with pytest-asyncio --with pytest-mock --with pytest-timeout --with jsonschema
+# The Airflow lines the tests run on are defined in scripts/airflow_lines.py (exact versions, the
+# pins each needs, what runs there); `make lines` prints them. `make matrix` runs, LINES_JOBS at a time:
+#   the full suite         on 2.10.5 (lowest 2.x), 3.0.6 (lowest 3.x), 3.3.2 (uv.lock's .venv);
+#   the every-line checks  on 2.11.2, 3.1.8, 3.2.2: registration (providers list/hooks), no warning
+#                          pointing at our code, the connection form, deferral timeouts and trigger
+#                          failures, the example DAGs, the tutorial with the sensor deferrable and poking.
+LINES_JOBS ?= 3
 LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
 
-.PHONY: help uv sync demo demo-ui ui-test docs bench bench-check smoke lint typecheck pytest test-airflow2 wheel-test test
+.PHONY: help uv sync demo demo-ui ui-test docs bench bench-check smoke lint typecheck pytest lines matrix test-line wheel-test test
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -59,10 +61,16 @@ typecheck: sync  ## mypy on the package.
 pytest: sync  ## The test suite on the locked (newest) Airflow.
 	$(UV) run --locked pytest
 
-test-airflow2: uv  ## The test suite again on the lowest Airflow 2 (AIRFLOW_2_VERSION), lock untouched.
-	$(UV) run --isolated --no-project --with-editable . $(AIRFLOW_2_TEST_DEPS) pytest
+lines:  ## List the Airflow lines the tests run on, their pins and what runs on each.
+	$(PYTHON) scripts/airflow_lines.py list
+
+matrix: sync  ## The tests on every Airflow line, from 2.10 to the locked 3.x (lock untouched).
+	UV="$(UV)" $(PYTHON) scripts/airflow_lines.py run --jobs $(LINES_JOBS)
+
+test-line: sync  ## One Airflow line's tests, e.g. make test-line LINE=3.1 (LINE=3.3: the locked one).
+	UV="$(UV)" $(PYTHON) scripts/airflow_lines.py run $(LINE)
 
 wheel-test: uv  ## The built wheel and sdist checked, then the wheel on the lowest Python, Airflow and dependency floors.
-	$(UV) run --no-project python scripts/wheel_test.py --airflow $(AIRFLOW_2_VERSION)
+	$(UV) run --no-project python scripts/wheel_test.py
 
-test: lint typecheck docs bench-check pytest test-airflow2 wheel-test demo  ## Everything CI checks.
+test: lint typecheck docs bench-check matrix wheel-test demo  ## Everything CI checks.

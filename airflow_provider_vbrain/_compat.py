@@ -1,20 +1,22 @@
-"""The one place that knows where each Airflow line keeps things.
+"""The one place that knows where each Airflow line keeps things, and how they behave.
 
 Every name is looked up on its own, newest location first: Airflow 3 moved
 the authoring API to ``airflow.sdk`` a piece at a time (``BaseOperator`` in
 3.0, ``BaseHook`` in 3.1, the exceptions in 3.2), and the old paths warn
 where the new ones exist. Deciding by major version, or importing a group of
 names in one ``try``, breaks on the lines in between. Everything else in this
-package imports Airflow's authoring names from here.
+package imports Airflow's authoring names from here, and asks here about what
+differs between lines: how a timed-out deferral comes back to a task, and in
+which shape Airflow reads the connection form.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "AIRFLOW_2_DEFERRAL_TIMEOUTS",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
@@ -24,6 +26,7 @@ __all__ = [
     "PokeReturnValue",
     "aget_connection",
     "default_deferrable",
+    "deferral_timed_out",
     "find",
     "mask_secret",
     "object_storage_path",
@@ -52,7 +55,7 @@ def _require(name: str, *modules: str) -> Any:
 
 
 class _NoDeferralTimeout(Exception):
-    """Stands in where Airflow has no deferral-timeout error (2.x): it resumes with ``__fail__`` instead."""
+    """Stands in where Airflow has no deferral-timeout error (2.x): see :func:`deferral_timed_out`."""
 
 
 if TYPE_CHECKING:
@@ -73,8 +76,22 @@ else:
     )
     mask_secret = _require("mask_secret", "airflow.sdk.log", "airflow.utils.log.secrets_masker")
 
-#: The errors with which Airflow 2 resumes a task (``next_method="__fail__"``) whose deferral timed out.
-AIRFLOW_2_DEFERRAL_TIMEOUTS = frozenset({"Trigger/execution timeout", "Trigger timeout"})
+# How Airflow resumes a task only to fail it (its trigger failed, or its deferral timed out):
+# next_method "__fail__" and the reason in next_kwargs["error"]. Airflow 3 names the reasons
+# (TriggerFailureReason, beside BaseOperator in the task SDK) and raises DeferralTimeout for a
+# timeout itself; Airflow 2's scheduler writes this text and raises a plain TaskDeferralError.
+_TRIGGER_FAIL = find("TRIGGER_FAIL_REPR", "airflow.sdk.bases.operator") or "__fail__"
+_REASONS = find("TriggerFailureReason", "airflow.sdk.bases.operator")
+_DEFERRAL_TIMEOUT_ERROR = _REASONS.TRIGGER_TIMEOUT.value if _REASONS else "Trigger/execution timeout"
+
+
+def deferral_timed_out(next_method: str, next_kwargs: Mapping[str, Any] | None) -> bool:
+    """Whether Airflow resumes a task because its deferral timed out before any trigger fired.
+
+    :param next_method: what Airflow resumes the task with (``resume_execution``'s argument).
+    :param next_kwargs: the arguments Airflow resumes it with.
+    """
+    return next_method == _TRIGGER_FAIL and (next_kwargs or {}).get("error") == _DEFERRAL_TIMEOUT_ERROR
 
 
 async def aget_connection(conn_id: str) -> Any:

@@ -52,8 +52,6 @@ PACKAGE = "airflow_provider_vbrain"
 #: Each Airflow release we test as the lowest, with the day after its upload to PyPI:
 #: dependencies newer than that are excluded, as its constraints file could not pin them.
 AIRFLOW_RELEASED = {"2.10.5": "2025-02-10"}
-#: Pinned beside Airflow 2.10, as its constraints file pins it: 0.3 breaks its ObjectStoragePath.
-AIRFLOW_2_EXTRA_PINS = ["universal-pathlib==0.2.6"]
 #: The package files besides its modules; anything else in the package folder is a stray.
 PACKAGE_DATA = {"py.typed"}
 #: What the sdist holds besides the package: what building the wheel needs, nothing more.
@@ -150,7 +148,7 @@ def main_outside(args: argparse.Namespace) -> int:
         install = [uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python"]
         install += ["--exclude-newer", AIRFLOW_RELEASED[args.airflow]]
         at_floors = ["--resolution", "lowest-direct", f"{name} @ {wheel.as_uri()}", *requirements]
-        run([*install, *at_floors, *AIRFLOW_2_EXTRA_PINS])
+        run([*install, *at_floors, *line_pins(args.airflow)])
         run([uv, "pip", "check", "--quiet", "--python", venv / "bin" / "python"])
 
     home = WORK / "airflow-home"
@@ -598,6 +596,21 @@ def xcom(dag_run: Any, task_id: str) -> Any:
 # ---------------------------------------------------------------- command line
 
 
+def lowest_airflow() -> str:
+    """The lowest Airflow the project is verified on (the first of scripts/airflow_lines.py's lines)."""
+    from airflow_lines import LINES
+
+    return LINES[0].airflow
+
+
+def line_pins(airflow: str) -> list[str]:
+    """The pins the Airflow line of ``airflow`` is installed with (scripts/airflow_lines.py keeps them)."""
+    from airflow_lines import LINES
+
+    (line,) = (line for line in LINES if line.airflow == airflow)
+    return list(line.pins)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -611,7 +624,7 @@ def main() -> int:
     )
     parser.add_argument("distribution", nargs="?", help="for 'installed': the distribution name")
     parser.add_argument(
-        "--airflow", default="2.10.5", help="the lowest Airflow, which the wheel must declare"
+        "--airflow", default=lowest_airflow(), help="the lowest Airflow, which the wheel must declare"
     )
     parser.add_argument("--python", help="the Python version (default: the lowest Requires-Python admits)")
     args = parser.parse_args()

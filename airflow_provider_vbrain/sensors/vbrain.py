@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._compat import (
-    AIRFLOW_2_DEFERRAL_TIMEOUTS,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     DeferralTimeout,
     PokeReturnValue,
     default_deferrable,
+    deferral_timed_out,
 )
 from airflow_provider_vbrain._tasks import (
     DEFAULT_MAX_RESULT_BYTES,
@@ -137,11 +137,11 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         fails the task in every mode, so the base's wrapper is bypassed here.
         """
         timed_out = f"VBrain job {self.job_id}: the deferral timed out, no triggerer answered in time"
-        if next_method == "__fail__" and (next_kwargs or {}).get("error") in AIRFLOW_2_DEFERRAL_TIMEOUTS:
+        if deferral_timed_out(next_method, next_kwargs):
             raise self._timed_out(timed_out)
         try:
             return super(BaseSensorOperator, self).resume_execution(next_method, next_kwargs, context)
-        except DeferralTimeout as err:  # Airflow 3's way of saying the same
+        except DeferralTimeout as err:  # Airflow 3 also says it by raising this
             raise self._timed_out(timed_out) from err
 
     def _timed_out(self, message: str) -> Exception:

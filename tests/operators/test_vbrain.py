@@ -115,18 +115,6 @@ def test_resuming_with_an_error_event_raises_its_message(task: str) -> None:
         operator.execute_complete(context(), event)
 
 
-@pytest.mark.parametrize("error", ["Trigger timeout", "Trigger/execution timeout"])
-@pytest.mark.parametrize("soft_fail", [False, True], ids=["fails", "soft-fail-skips"])
-def test_a_deferral_that_timed_out_is_the_sensors_own_timeout(error: str, soft_fail: bool) -> None:
-    """The backstop: no triggerer ran the trigger before the deferral's own timeout."""
-    from airflow_provider_vbrain._compat import AirflowSensorTimeout, AirflowSkipException
-
-    sensor = VBrainJobSensor(task_id="s", job_id="j", repository_id="r", soft_fail=soft_fail)
-    expected = AirflowSkipException if soft_fail else AirflowSensorTimeout
-    with pytest.raises(expected, match="VBrain job j: the deferral timed out"):
-        sensor.resume_execution("__fail__", {"error": error}, context())
-
-
 def test_soft_fail_does_not_skip_a_trigger_that_crashed() -> None:
     from airflow_provider_vbrain._compat import AirflowSkipException
 

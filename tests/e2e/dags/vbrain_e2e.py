@@ -94,6 +94,27 @@ for mode in ("deferrable", "poke", "reschedule"):
         job = VBrainExecuteJobOperator(task_id="execute", repository_id=repo.output, job_params={"a": 1})
         wait_in(mode, job, repo, soft_fail=True)
 
+# A deferred wait that no trigger answers: tests/test_compat.py runs Airflow's own scheduler and
+# triggerer code on it (a deferral timing out, a trigger crashing), then resumes it as a worker.
+for soft_fail in (False, True):
+    with dag(f"e2e_deferred_wait{'_soft' if soft_fail else ''}"):
+        repo = VBrainCreateRepositoryOperator(task_id="create")
+        job = VBrainExecuteJobOperator(
+            task_id="execute",
+            repository_id=repo.output,
+            job_params=TUTORIAL,
+            metadata={"emulator_run_seconds": 600},
+        )
+        wait_in(
+            "deferrable",
+            job,
+            repo,
+            timeout=60,
+            soft_fail=soft_fail,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+        )
+
 # Execute and wait, both ways; the output arrives as XCom "result".
 for deferrable in (True, False):
     with dag(f"e2e_execute_wait_{'deferrable' if deferrable else 'blocking'}", job_params=TUTORIAL):
