@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from airflow_provider_vbrain import _async_transport, _endpoints, _form
+from airflow_provider_vbrain import _async_transport, _connection_test, _endpoints, _form
 from airflow_provider_vbrain._compat import BaseHook
 from airflow_provider_vbrain._endpoints import ApiRequest
 from airflow_provider_vbrain._files import (
@@ -29,31 +29,19 @@ from airflow_provider_vbrain._files import (
     log_tail,
     upload,
 )
-from airflow_provider_vbrain._http import FailureKind
 from airflow_provider_vbrain._retry import RetryPolicy
-from airflow_provider_vbrain._sync_transport import SyncTransport, classify
+from airflow_provider_vbrain._sync_transport import SyncTransport
 from airflow_provider_vbrain._waiting import JobWait
-from airflow_provider_vbrain.connection import VBrainSettings, connection_id_under_test, read_settings
+from airflow_provider_vbrain.connection import VBrainSettings, read_settings
 from airflow_provider_vbrain.exceptions import (
-    VBrainAPIError,
-    VBrainAuthError,
-    VBrainBadRequestError,
-    VBrainConfigError,
-    VBrainConnectionError,
     VBrainError,
     VBrainJobFailedError,
-    VBrainNotFoundError,
-    VBrainRateLimitError,
-    VBrainServerError,
 )
 from airflow_provider_vbrain.jobs import JobStatus
 
-__all__ = ["TEST_TIMEOUT", "VBrainAsyncHook", "VBrainHook"]
+__all__ = ["VBrainAsyncHook", "VBrainHook"]
 
 T = TypeVar("T")
-
-#: Seconds the Test button's request may take at most: the UI waits for it.
-TEST_TIMEOUT = 10.0
 
 
 class _VBrainHookBase(BaseHook):
@@ -235,40 +223,9 @@ class VBrainHook(_VBrainHookBase):
     def test_connection(self) -> tuple[bool, str]:
         """Check the connection for Airflow's Test button: one request, no retry, a short timeout.
 
-        Lists the repositories visible to the connection, which checks the URL, the API key and
-        the scoping headers at once, within about :data:`TEST_TIMEOUT` seconds whatever the
-        connection's own timeout and retry settings. VBrain scopes every request by application:
-        the test uses the hook's ``application_id``, else the connection's, and without either
-        sends nothing and says so. Every message names the connection id the user knows (not
-        the temporary id under which Airflow's UI tests a connection) and, on failure, what to
-        change in the form.
+        See :func:`airflow_provider_vbrain._connection_test.test_connection`.
         """
-        conn_id = connection_id_under_test(self.vbrain_conn_id)
-        try:
-            settings = read_settings(self.get_connection(self.vbrain_conn_id), conn_id)
-        except VBrainConfigError as err:
-            return False, f"{err}. Fix {_form_label(err.field)} in the connection's form."
-        application = self.application_id or settings.application_id
-        if not application:
-            return False, (
-                f"VBrain connection {conn_id!r} was not tested: VBrain checks every request against an "
-                "application, and the connection has no Application ID. Set it (for example Tutorial, "
-                "or any application this client may run; tasks can still pass their own application_id) "
-                "and test again."
-            )
-        probe = dataclasses.replace(
-            settings, timeout=min(settings.timeout, TEST_TIMEOUT), retry=RetryPolicy(max_attempts=1)
-        )
-        try:
-            count = len(self._transport.call(probe, application, _endpoints.list_repositories()))
-        except VBrainError as err:
-            hint = _test_failure_hint(err, probe)
-            return False, f"VBrain connection {conn_id!r} failed. {hint} Details: {err}"
-        return True, (
-            f"VBrain connection {conn_id!r} works: {settings.base_url} accepted user {settings.username!r} "
-            f"for organization {settings.organization_id!r}, client {settings.client_id!r} and application "
-            f"{application!r} ({count} repositories visible)."
-        )
+        return _connection_test.test_connection(self, self._transport)
 
     def wait_for_job(
         self,
@@ -398,51 +355,3 @@ class VBrainAsyncHook(_VBrainHookBase):
 
     async def _call(self, request: ApiRequest[T]) -> T:
         return await _async_transport.call(await self.get_settings(), self.application_id, request)
-
-
-# ---------------------------------------------------------------- the Test button's messages
-
-
-def _form_label(field: str) -> str:
-    """The form's label for a :class:`VBrainConfigError` field such as ``extra client_id``."""
-    words = field.split()
-    name = words[1] if words[0] == "extra" and len(words) > 1 else words[0]
-    return _form.LABELS.get(name, "Extra") if name != "extra" else "Extra (not a JSON object)"
-
-
-def _test_failure_hint(err: VBrainError, settings: VBrainSettings) -> str:
-    """What to check in the connection form after the Test button's request failed with ``err``."""
-    base_url = settings.base_url
-    if isinstance(err, VBrainConnectionError):
-        kind = classify(err.__cause__).kind if isinstance(err.__cause__, Exception) else None
-        if kind is FailureKind.TLS:
-            return (
-                f"Check Verify TLS (the verify extra: the path of a CA bundle for a private certificate "
-                f"authority, false only for testing) and that the Base URL's scheme is right for {base_url}."
-            )
-        if kind is FailureKind.TIMEOUT:
-            return (
-                f"Nothing answered within {settings.timeout:g} s: check the Base URL (host and port) "
-                "and that VBrain is reachable from Airflow."
-            )
-        if kind is FailureKind.DISCONNECTED:
-            return (
-                "The server hung up without answering: check the Base URL's scheme (http or https) and port."
-            )
-        return (
-            f"Check the Base URL ({base_url}): its host name and port, and that Airflow can reach it "
-            "(proxy, firewall)."
-        )
-    if isinstance(err, VBrainAuthError):
-        return "Check the API key (and Username): VBrain refused them."
-    if isinstance(err, VBrainBadRequestError):
-        return "Check Organization ID, Client ID and Application ID: VBrain refused the scoping."
-    if isinstance(err, VBrainNotFoundError):
-        return f"Check the Base URL: no VBrain API answers at {settings.api_url}."
-    if isinstance(err, VBrainRateLimitError):
-        return "VBrain is limiting requests: test again in a moment."
-    if isinstance(err, VBrainServerError):
-        return "VBrain (or a proxy in front of it) failed: test again later, and check the Base URL."
-    if isinstance(err, VBrainAPIError):
-        return f"Check the Base URL: what answers at {base_url} does not look like VBrain."
-    return "Check the connection's fields."

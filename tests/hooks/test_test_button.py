@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.hooks.vbrain import TEST_TIMEOUT, VBrainHook
+from airflow_provider_vbrain._connection_test import TEST_TIMEOUT
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from tests.conftest import API_KEY, connection_json, key_leaks
 
 #: Settings that made the Test button hang for minutes before it had its own: a long timeout, many retries.
