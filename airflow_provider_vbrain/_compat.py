@@ -19,6 +19,7 @@ __all__ = [
     "AirflowSkipException",
     "BaseHook",
     "BaseOperator",
+    "BaseOperatorLink",
     "BaseSensorOperator",
     "DeferralTimeout",
     "PokeReturnValue",
@@ -27,6 +28,7 @@ __all__ = [
     "find",
     "mask_secret",
     "object_storage_path",
+    "xcom_value",
 ]
 
 
@@ -56,7 +58,7 @@ class _NoDeferralTimeout(Exception):
 
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator, PokeReturnValue
+    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue
     from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.exceptions import TaskDeferralTimeout as DeferralTimeout
     from airflow.sdk.log import mask_secret
@@ -64,6 +66,7 @@ else:
     BaseHook = _require("BaseHook", "airflow.sdk", "airflow.hooks.base")  # sdk: 3.1+
     BaseOperator = _require("BaseOperator", "airflow.sdk", "airflow.models.baseoperator")  # sdk: 3.0+
     BaseSensorOperator = _require("BaseSensorOperator", "airflow.sdk", "airflow.sensors.base")
+    BaseOperatorLink = _require("BaseOperatorLink", "airflow.sdk", "airflow.models.baseoperatorlink")
     PokeReturnValue = _require("PokeReturnValue", "airflow.sdk", "airflow.sensors.base")
     # airflow.sdk.exceptions has these from 3.2; airflow.exceptions before (and warns after).
     AirflowSensorTimeout = _require("AirflowSensorTimeout", "airflow.sdk.exceptions", "airflow.exceptions")
@@ -96,3 +99,13 @@ def default_deferrable() -> bool:
 def object_storage_path(url: str) -> Any:
     """Airflow's ``ObjectStoragePath`` for ``url`` (imported only when used)."""
     return _require("ObjectStoragePath", "airflow.sdk", "airflow.io.path")(url)
+
+
+def xcom_value(ti_key: Any, key: str) -> Any:
+    """The XCom ``key`` of the task instance ``ti_key``, or None.
+
+    Airflow 3 asks for it on a worker (through the task SDK, when a task ends);
+    Airflow 2 in the webserver (from the metadata database).
+    """
+    xcom = _require("XCom", "airflow.sdk.execution_time.xcom", "airflow.models.xcom")
+    return xcom.get_value(ti_key=ti_key, key=key)

@@ -41,6 +41,13 @@ FORM_FIELDS = (
     _FormField(
         "application_id", "Application ID", "Default application, e.g. Tutorial; tasks may override it."
     ),
+    _FormField(
+        "job_url_template",
+        "Job page URL",
+        "Optional: a job's page in VBrain's web UI, shown as the task's \"VBrain job\" link, e.g. "
+        "https://vbrain.example.com/jobs/{job_id}. Placeholders: {job_id}, {repository_id}, "
+        "{organization_id}, {client_id}, {application_id}.",
+    ),
 )
 _HIDDEN_FIELDS = ["schema", "port"]
 _RELABELING = {"host": "Base URL", "login": "Username", "password": "API key"}

@@ -16,6 +16,7 @@ from airflow_provider_vbrain._endpoints import json_object
 from airflow_provider_vbrain._files import file_safe, location
 from airflow_provider_vbrain._reattach import AIRFLOW_METADATA_KEY, Lookup, Seen, task_identity
 from airflow_provider_vbrain._tasks import (
+    CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
     deferral_backstop,
@@ -24,6 +25,7 @@ from airflow_provider_vbrain._tasks import (
 )
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
 from airflow_provider_vbrain.jobs import JobState, JobStatus, Outcome, outcome_of, read_event
+from airflow_provider_vbrain.links.vbrain import VBrainJobLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -68,7 +70,7 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
     :param application_id: overrides the connection's ``application_id``.
     """
 
-    template_fields: Sequence[str] = ("repository_params", "metadata", "input_file")
+    template_fields: Sequence[str] = ("repository_params", "metadata", "input_file", *CONNECTION_FIELDS)
     template_fields_renderers = {"repository_params": "json", "metadata": "json"}
 
     def __init__(
@@ -152,8 +154,15 @@ class VBrainExecuteJobOperator(_VBrainOperator):
     :param application_id: overrides the connection's ``application_id``.
     """
 
-    template_fields: Sequence[str] = ("repository_id", "job_params", "metadata", "input_file")
+    template_fields: Sequence[str] = (
+        "repository_id",
+        "job_params",
+        "metadata",
+        "input_file",
+        *CONNECTION_FIELDS,
+    )
     template_fields_renderers = {"job_params": "json", "metadata": "json"}
+    operator_extra_links = (VBrainJobLink(),)
 
     def __init__(
         self,
@@ -189,6 +198,7 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         self.log.info(
             "VBrain repository %s, job %s: %s", self.repository_id, job_id, self.hook.job_url(job_id)
         )
+        self.push_job_link(context, job_id, self.repository_id)
         if not self.wait_for_completion:
             return job_id
         # Known before the wait ends, so clean-up or log tasks can use it even if the job fails.
@@ -274,7 +284,7 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
     :param application_id: overrides the connection's ``application_id``.
     """
 
-    template_fields: Sequence[str] = ("job_id", "repository_id", "destination")
+    template_fields: Sequence[str] = ("job_id", "repository_id", "destination", *CONNECTION_FIELDS)
     KINDS = ("output", "logs")
 
     def __init__(
@@ -306,7 +316,7 @@ class VBrainDeleteJobOperator(_VBrainOperator):
     :param repository_id: its repository (templated).
     """
 
-    template_fields: Sequence[str] = ("job_id", "repository_id")
+    template_fields: Sequence[str] = ("job_id", "repository_id", *CONNECTION_FIELDS)
 
     def __init__(self, *, job_id: str, repository_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -328,7 +338,7 @@ class VBrainDeleteRepositoryOperator(_VBrainOperator):
     :param repository_id: the repository (templated).
     """
 
-    template_fields: Sequence[str] = ("repository_id",)
+    template_fields: Sequence[str] = ("repository_id", *CONNECTION_FIELDS)
 
     def __init__(self, *, repository_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -15,6 +15,7 @@ from airflow_provider_vbrain._compat import (
     default_deferrable,
 )
 from airflow_provider_vbrain._tasks import (
+    CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
     deferral_backstop,
@@ -23,6 +24,7 @@ from airflow_provider_vbrain._tasks import (
 from airflow_provider_vbrain._waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus, read_event
+from airflow_provider_vbrain.links.vbrain import VBrainJobLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,8 +64,9 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         with advice to download it instead; None for no limit.
     """
 
-    template_fields: Sequence[str] = ("job_id", "repository_id")
+    template_fields: Sequence[str] = ("job_id", "repository_id", *CONNECTION_FIELDS)
     ui_color = "#d7ecf9"
+    operator_extra_links = (VBrainJobLink(),)
 
     def __init__(
         self,
@@ -89,6 +92,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         self._wait: JobWait | None = None
 
     def execute(self, context: Context) -> Any:
+        self.push_job_link(context, self.job_id, self.repository_id)
         if not self.deferrable:
             return super().execute(context)
         # A job that is already over needs no trigger.
@@ -123,6 +127,8 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger fired: return the output, or fail, time out or skip."""
         job_event = read_event(event)
+        if self.start_from_trigger:  # execute() never ran: record the link now
+            self.push_job_link(context, self.job_id, self.repository_id)
         if job_event.status is EventStatus.TIMEOUT:
             raise self._timed_out(f"{job_event.message} (sensor timeout {self.timeout} s)")
         self.raise_for_unsuccessful(job_event)

@@ -35,7 +35,8 @@ def context(try_number: int = 1) -> dict[str, Any]:
     ],
 )
 def test_templated_fields_are_the_contracts(operator: Any, fields: set[str]) -> None:
-    assert set(operator.template_fields) == fields
+    # The connection id and the application are templated everywhere, as other providers do.
+    assert set(operator.template_fields) == fields | {"vbrain_conn_id", "application_id"}
     assert isinstance(operator.template_fields, tuple)
 
 
