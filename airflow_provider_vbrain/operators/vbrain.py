@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain import _reattach
+from airflow_provider_vbrain import _lineage, _reattach
 from airflow_provider_vbrain._compat import BaseOperator, default_deferrable
 from airflow_provider_vbrain._endpoints import json_object
 from airflow_provider_vbrain._files import file_safe, location
@@ -87,6 +87,7 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
         self.metadata = metadata
         self.input_file = input_file
         self.reattach_on_retry = reattach_on_retry
+        self.created_repository_id: str | None = None
 
     def execute(self, context: Context) -> str:
         identity = task_identity(context)
@@ -103,7 +104,8 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
             earlier = find()
             if earlier.seen is Seen.FOUND:
                 self.log.info("Reusing repository %s, created by an earlier try", earlier.value)
-                return str(earlier.value)
+                self.created_repository_id = str(earlier.value)
+                return self.created_repository_id
             if earlier.seen is Seen.UNKNOWN:
                 self.log.warning("Reattaching is not possible: %s", earlier.reason)
         repository_id = _reattach.create_once(
@@ -114,7 +116,22 @@ class VBrainCreateRepositoryOperator(_VBrainOperator):
             log=self.log,
         )
         self.log.info("VBrain repository %s", repository_id)
+        self.created_repository_id = repository_id
         return repository_id
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the input file in, the repository out (called by Airflow's OpenLineage listener)."""
+        settings = self.hook.settings
+        created = self.created_repository_id
+        return _lineage.lineage(
+            settings,
+            self.application_id,
+            inputs=[] if self.input_file is None else [_lineage.file_place(location(self.input_file))],
+            outputs=[]
+            if created is None
+            else [_lineage.repository_place(settings, self.application_id, created)],
+            repository_id=created,
+        )
 
 
 class VBrainExecuteJobOperator(_VBrainOperator):
@@ -190,11 +207,13 @@ class VBrainExecuteJobOperator(_VBrainOperator):
         self.poll_interval = seconds(positive("poll_interval", poll_interval)) or 0.0
         self.timeout = seconds(timeout)
         self.reattach_on_retry = reattach_on_retry
+        self.submitted_job_id: str | None = None
 
     def execute(self, context: Context) -> str:
         identity = task_identity(context)
         status = self._earlier_job(identity) if context["ti"].try_number > 1 else None
         job_id = status.job_id if status else self._submit(identity)
+        self.submitted_job_id = job_id
         self.log.info(
             "VBrain repository %s, job %s: %s", self.repository_id, job_id, self.hook.job_url(job_id)
         )
@@ -223,8 +242,26 @@ class VBrainExecuteJobOperator(_VBrainOperator):
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the trigger fired: push the result, or fail."""
         job_event = read_event(event)
+        self.submitted_job_id = job_event.job_id
         self.raise_for_unsuccessful(job_event)
         return self._finish(context, job_event.job_id)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the repository and the input file in, the job out (also for a failed job)."""
+        settings = self.hook.settings
+        repository = _lineage.repository_place(settings, self.application_id, self.repository_id)
+        upload = [] if self.input_file is None else [_lineage.file_place(location(self.input_file))]
+        job_id = self.submitted_job_id
+        return _lineage.lineage(
+            settings,
+            self.application_id,
+            inputs=[repository, *upload],
+            outputs=[]
+            if job_id is None
+            else [_lineage.job_place(settings, self.application_id, self.repository_id, job_id)],
+            repository_id=self.repository_id,
+            job_id=job_id,
+        )
 
     def _finish(self, context: Context, job_id: str) -> str:
         self.log.info("VBrain job %s finished", job_id)
@@ -297,6 +334,7 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
         self.repository_id = repository_id
         self.destination = destination
         self.kind = kind
+        self.written: str | None = None
 
     def execute(self, context: Context) -> str:
         target = location(self.destination)
@@ -306,7 +344,20 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
         download = self.hook.download_job_output if self.kind == "output" else self.hook.download_job_logs
         written = download(self.job_id, self.repository_id, target)
         self.log.info("Wrote the %s of VBrain job %s to %s", self.kind, self.job_id, written)
+        self.written = written
         return written
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the job in, the written ZIP out."""
+        settings = self.hook.settings
+        return _lineage.lineage(
+            settings,
+            self.application_id,
+            inputs=[_lineage.job_place(settings, self.application_id, self.repository_id, self.job_id)],
+            outputs=[] if self.written is None else [_lineage.file_place(self.written)],
+            repository_id=self.repository_id,
+            job_id=self.job_id,
+        )
 
 
 class VBrainDeleteJobOperator(_VBrainOperator):
