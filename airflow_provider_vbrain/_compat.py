@@ -11,6 +11,7 @@ package imports Airflow's authoring names from here.
 from __future__ import annotations
 
 import importlib
+import json
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "find",
     "mask_secret",
     "object_storage_path",
+    "start_trigger_args",
+    "triggerer_renders_templates",
+    "xcom_arg_template",
     "xcom_value",
 ]
 
@@ -109,3 +113,31 @@ def xcom_value(ti_key: Any, key: str) -> Any:
     """
     xcom = _require("XCom", "airflow.sdk.execution_time.xcom", "airflow.models.xcom")
     return xcom.get_value(ti_key=ti_key, key=key)
+
+
+def start_trigger_args(**kwargs: Any) -> Any:
+    """Airflow's ``StartTriggerArgs``: the trigger a task starts with when it starts on the triggerer."""
+    return _require("StartTriggerArgs", "airflow.triggers.base")(**kwargs)
+
+
+def triggerer_renders_templates() -> bool:
+    """Whether the triggerer renders a task's templated trigger arguments (Airflow 3.3 and later).
+
+    Earlier lines pass the trigger arguments of a task started from the triggerer as they
+    were written in the DAG file: Jinja and XCom values would reach the trigger unrendered.
+    """
+    return callable(getattr(find("BaseTrigger", "airflow.triggers.base"), "render_template_fields", None))
+
+
+def xcom_arg_template(value: Any) -> str | None:
+    """A Jinja template pulling the same XCom as ``value`` (an ``XComArg`` such as ``task.output``);
+    None for anything else, or an ``XComArg`` that is not a plain pull.
+
+    The triggerer renders templates but cannot resolve an ``XComArg`` kept in trigger arguments:
+    serialized with the DAG, it comes back as a bare reference.
+    """
+    plain = find("PlainXComArg", "airflow.sdk.definitions.xcom_arg", "airflow.models.xcom_arg")
+    if plain is None or not isinstance(value, plain):
+        return None
+    task_id, key = json.dumps(value.operator.task_id), json.dumps(value.key)
+    return "{{ task_instance.xcom_pull(task_ids=" + task_id + ", key=" + key + ") }}"
