@@ -140,4 +140,5 @@ def xcom_arg_template(value: Any) -> str | None:
     if plain is None or not isinstance(value, plain):
         return None
     task_id, key = json.dumps(value.operator.task_id), json.dumps(value.key)
-    return "{{ task_instance.xcom_pull(task_ids=" + task_id + ", key=" + key + ") }}"
+    # map_indexes=-1 asks for the one value; without it Airflow 3.3's triggerer cannot answer the pull.
+    return "{{ task_instance.xcom_pull(task_ids=" + task_id + ", key=" + key + ", map_indexes=-1) }}"
