@@ -132,6 +132,7 @@ def run(
             f"the sensor {result['sensor_held_s']:.4f} s "
             f"(run {result['dag_run_wall_s']:.1f} s, {result['requests']} requests, {result['state']})"
         )
+        say("    " + ", ".join(f"{x['task_id']}.{x['method']} {x['seconds']:.4f}" for x in result["spans"]))
     tutorial, deferrable = results["tutorial"]["worker_held_s"], results["deferrable"]["worker_held_s"]
     return {
         "overlapped_measurement": overlap,
