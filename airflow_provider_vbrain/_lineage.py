@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from airflow_provider_vbrain._compat import find
-from airflow_provider_vbrain._files import is_local
 
 if TYPE_CHECKING:
     from airflow_provider_vbrain.connection import VBrainSettings
@@ -44,7 +43,9 @@ class Place(NamedTuple):
 def file_place(location: Any) -> Place:
     """A local path (namespace ``file``, absolute path) or an object-storage location such as
     ``s3://bucket/key`` (namespace ``s3://bucket``, name ``key``), as OpenLineage's naming rules say."""
-    text = os.fspath(location) if is_local(location) else str(location)
+    # str() and never the object's filesystem: a path on an object store whose client is not
+    # installed cannot build one, and its name is all lineage needs.
+    text = str(location)
     if "://" not in text:
         return Place("file", os.path.abspath(text))
     parts = urlsplit(text)
