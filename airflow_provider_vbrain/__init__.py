@@ -48,6 +48,8 @@ def get_provider_info() -> dict:
                 "python-modules": ["airflow_provider_vbrain.triggers.vbrain"],
             }
         ],
+        # Airflow 2's webserver rebuilds a task's links only from registered classes.
+        "extra-links": ["airflow_provider_vbrain.links.vbrain.VBrainJobLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_vbrain.hooks.vbrain.VBrainHook",

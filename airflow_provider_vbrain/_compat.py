@@ -13,6 +13,7 @@ which shape Airflow reads the connection form.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "AirflowSkipException",
     "BaseHook",
     "BaseOperator",
+    "BaseOperatorLink",
     "BaseSensorOperator",
     "DeferralTimeout",
     "PokeReturnValue",
@@ -30,6 +32,10 @@ __all__ = [
     "find",
     "mask_secret",
     "object_storage_path",
+    "start_trigger_args",
+    "triggerer_renders_templates",
+    "xcom_arg_template",
+    "xcom_value",
 ]
 
 
@@ -59,7 +65,7 @@ class _NoDeferralTimeout(Exception):
 
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseHook, BaseOperator, BaseSensorOperator, PokeReturnValue
+    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue
     from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
     from airflow.sdk.exceptions import TaskDeferralTimeout as DeferralTimeout
     from airflow.sdk.log import mask_secret
@@ -67,6 +73,7 @@ else:
     BaseHook = _require("BaseHook", "airflow.sdk", "airflow.hooks.base")  # sdk: 3.1+
     BaseOperator = _require("BaseOperator", "airflow.sdk", "airflow.models.baseoperator")  # sdk: 3.0+
     BaseSensorOperator = _require("BaseSensorOperator", "airflow.sdk", "airflow.sensors.base")
+    BaseOperatorLink = _require("BaseOperatorLink", "airflow.sdk", "airflow.models.baseoperatorlink")
     PokeReturnValue = _require("PokeReturnValue", "airflow.sdk", "airflow.sensors.base")
     # airflow.sdk.exceptions has these from 3.2; airflow.exceptions before (and warns after).
     AirflowSensorTimeout = _require("AirflowSensorTimeout", "airflow.sdk.exceptions", "airflow.exceptions")
@@ -113,3 +120,42 @@ def default_deferrable() -> bool:
 def object_storage_path(url: str) -> Any:
     """Airflow's ``ObjectStoragePath`` for ``url`` (imported only when used)."""
     return _require("ObjectStoragePath", "airflow.sdk", "airflow.io.path")(url)
+
+
+def xcom_value(ti_key: Any, key: str) -> Any:
+    """The XCom ``key`` of the task instance ``ti_key``, or None.
+
+    Airflow 3 asks for it on a worker (through the task SDK, when a task ends);
+    Airflow 2 in the webserver (from the metadata database).
+    """
+    xcom = _require("XCom", "airflow.sdk.execution_time.xcom", "airflow.models.xcom")
+    return xcom.get_value(ti_key=ti_key, key=key)
+
+
+def start_trigger_args(**kwargs: Any) -> Any:
+    """Airflow's ``StartTriggerArgs``: the trigger a task starts with when it starts on the triggerer."""
+    return _require("StartTriggerArgs", "airflow.triggers.base")(**kwargs)
+
+
+def triggerer_renders_templates() -> bool:
+    """Whether the triggerer renders a task's templated trigger arguments (Airflow 3.3 and later).
+
+    Earlier lines pass the trigger arguments of a task started from the triggerer as they
+    were written in the DAG file: Jinja and XCom values would reach the trigger unrendered.
+    """
+    return callable(getattr(find("BaseTrigger", "airflow.triggers.base"), "render_template_fields", None))
+
+
+def xcom_arg_template(value: Any) -> str | None:
+    """A Jinja template pulling the same XCom as ``value`` (an ``XComArg`` such as ``task.output``);
+    None for anything else, or an ``XComArg`` that is not a plain pull.
+
+    The triggerer renders templates but cannot resolve an ``XComArg`` kept in trigger arguments:
+    serialized with the DAG, it comes back as a bare reference.
+    """
+    plain = find("PlainXComArg", "airflow.sdk.definitions.xcom_arg", "airflow.models.xcom_arg")
+    if plain is None or not isinstance(value, plain):
+        return None
+    task_id, key = json.dumps(value.operator.task_id), json.dumps(value.key)
+    # map_indexes=-1 asks for the one value; without it Airflow 3.3's triggerer cannot answer the pull.
+    return "{{ task_instance.xcom_pull(task_ids=" + task_id + ", key=" + key + ", map_indexes=-1) }}"

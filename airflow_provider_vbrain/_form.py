@@ -113,6 +113,13 @@ FORM_FIELDS = (
         "number",
         default=_RETRY.max_delay,
     ),
+    _FormField(
+        "job_url_template",
+        "Job page URL",
+        "Optional: a job's page in VBrain's web UI, shown as the task's \"VBrain job\" link, e.g. "
+        "https://vbrain.example.com/jobs/{job_id}. Placeholders: {job_id}, {repository_id}, "
+        "{organization_id}, {client_id}, {application_id}.",
+    ),
 )
 
 #: Form labels by connection field, for messages that send the user to the form.

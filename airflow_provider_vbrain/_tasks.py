@@ -11,13 +11,19 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_vbrain.exceptions import VBrainError, VBrainJobTimeoutError, VBrainResultTooLargeError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
+from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 
 
 #: Outputs larger than this (as JSON) are refused for XCom: the metadata database is no file store.
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+#: Templated on every task, as other providers template their connection ids: rendered before the
+#: hook is first built (it is built on first use, inside ``execute``).
+CONNECTION_FIELDS = ("vbrain_conn_id", "application_id")
 
 
 class VBrainTaskMixin:
@@ -32,6 +38,13 @@ class VBrainTaskMixin:
     def hook(self) -> VBrainHook:
         """The task's hook, built on first use (never while the DAG file is parsed)."""
         return VBrainHook(self.vbrain_conn_id, self.application_id)
+
+    def push_job_link(self, context: Context, job_id: str, repository_id: str) -> None:
+        """Record the job's page for the "VBrain job" link, if the connection has a ``job_url_template``."""
+        url = self.hook.settings.job_web_url(job_id, repository_id, self.application_id)
+        if url is not None:
+            context["ti"].xcom_push(key=JOB_LINK_XCOM_KEY, value=url)
+            self.log.info("VBrain job page: %s", url)
 
     def job_trigger(
         self,

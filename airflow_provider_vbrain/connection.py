@@ -8,10 +8,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import string
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_vbrain import _wire
 from airflow_provider_vbrain._compat import mask_secret
@@ -23,12 +24,20 @@ from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputErr
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ["DEFAULT_TIMEOUT", "VBrainSettings", "connection_id_under_test", "read_settings"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "JOB_URL_PLACEHOLDERS",
+    "VBrainSettings",
+    "connection_id_under_test",
+    "read_settings",
+]
 
 # A host name (underscores too: container names such as vbrain_emulator) or an IP address.
 _HOSTNAME = re.compile(r"^[A-Za-z0-9._\-]+$|^[0-9A-Fa-f:.]+$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+#: What extra ``job_url_template`` may name: ids only, so a link never carries a secret.
+JOB_URL_PLACEHOLDERS = ("job_id", "repository_id", "organization_id", "client_id", "application_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +54,8 @@ class VBrainSettings:
     :param timeout: seconds allowed for each HTTP request.
     :param verify: TLS verification: True, False or a CA-bundle path.
     :param retry: how transient failures are retried.
+    :param job_url_template: the address of a job's page in VBrain's web UI, with
+        placeholders among :data:`JOB_URL_PLACEHOLDERS`; None when not set.
     """
 
     conn_id: str
@@ -57,6 +68,7 @@ class VBrainSettings:
     timeout: float = DEFAULT_TIMEOUT
     verify: bool | str = True
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    job_url_template: str | None = None
 
     @property
     def api_url(self) -> str:
@@ -95,6 +107,24 @@ class VBrainSettings:
                 raise VBrainInputError(f"header {name}", "contains a control character (such as a newline)")
         return headers
 
+    def job_web_url(self, job_id: str, repository_id: str, application_id: str | None) -> str | None:
+        """The job's page in VBrain's web UI, from ``job_url_template``; None without a template.
+
+        Each id is URL-encoded, so an id cannot change the link's host or path.
+
+        :param application_id: the task's application, else the connection's.
+        """
+        if self.job_url_template is None:
+            return None
+        values = {
+            "job_id": job_id,
+            "repository_id": repository_id,
+            "organization_id": self.organization_id,
+            "client_id": self.client_id,
+            "application_id": application_id or self.application_id or "",
+        }
+        return self.job_url_template.format_map({k: quote(str(v), safe="") for k, v in values.items()})
+
     @classmethod
     def from_connection(cls, conn: Connection, conn_id: str | None = None) -> VBrainSettings:
         """Validate ``conn`` and build settings from it.
@@ -124,6 +154,7 @@ class VBrainSettings:
             timeout=_positive(conn_id, "timeout", extra.get("timeout"), DEFAULT_TIMEOUT),
             verify=_verify(conn_id, extra.get("verify")),
             retry=_retry_policy(conn_id, extra),
+            job_url_template=_job_url_template(conn_id, extra.get("job_url_template")),
         )
 
 
@@ -260,4 +291,34 @@ def _verify(conn_id: str, value: Any) -> bool | str:
         return True
     if text.lower() in _FALSE:
         return False
+    return text
+
+
+def _job_url_template(conn_id: str, value: Any) -> str | None:
+    """The template checked whole: every placeholder known, and an http(s) address without credentials."""
+    field = "extra job_url_template"
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    known = ", ".join("{" + name + "}" for name in JOB_URL_PLACEHOLDERS)
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as err:
+        raise VBrainConfigError(conn_id, field, f"is not a valid template ({err}); use {known}") from err
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        # Only bare names: "{job_id.__class__}" or "{0}" would read more than an id.
+        if name not in JOB_URL_PLACEHOLDERS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise VBrainConfigError(conn_id, field, f"has an unknown placeholder {shown}; use {known}")
+    sample = urlsplit(text.format_map(dict.fromkeys(JOB_URL_PLACEHOLDERS, "x")))
+    if sample.scheme not in ("http", "https") or not sample.hostname:
+        raise VBrainConfigError(
+            conn_id,
+            field,
+            f"must be an http(s) address such as https://vbrain.example.com/jobs/{{job_id}}, got {text!r}",
+        )
+    if sample.username or sample.password:
+        raise VBrainConfigError(conn_id, field, "must not hold credentials")
     return text

@@ -398,6 +398,8 @@ def _worker_section(results: dict[str, Any], add: Any) -> None:
         "tutorial": "tutorial loop in a `PythonOperator`",
         "deferrable": "`VBrainExecuteJobOperator` + `VBrainJobSensor(deferrable=True)`",
         "poke": "`VBrainExecuteJobOperator` + `VBrainJobSensor` (poke)",
+        "start_from_trigger": "`VBrainExecuteJobOperator` + `VBrainJobSensor(start_from_trigger=True)`, "
+        "on `airflow standalone`",
     }
     for name, v in slot["variants"].items():
         spans = ", ".join(f"{s['task_id']}.{s['method']} {s['seconds']:.3f}" for s in v["spans"])

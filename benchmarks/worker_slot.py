@@ -5,7 +5,10 @@ Airflow home, all three at once against one emulator process; each job lasts ``B
 
 ``tutorial``  the platform tutorial's loop (``requests`` + ``time.sleep``) in a ``PythonOperator``;
 ``deferrable`` ``VBrainExecuteJobOperator`` then ``VBrainJobSensor(deferrable=True)``;
-``poke``       the same with the sensor in ``poke`` mode.
+``poke``       the same with the sensor in ``poke`` mode;
+``start_from_trigger`` the same with ``VBrainJobSensor(start_from_trigger=True)``, on a real scheduler
+               and triggerer (``airflow standalone``: ``dag.test()`` does not start tasks from the
+               triggerer), after the other three; its task processes time themselves (see the DAG file).
 
 Worker-held time is the wall time spent inside the tasks' ``execute`` and ``execute_complete``
 (``dag.test()`` runs a deferred trigger inline, outside both, as a triggerer would). The child wraps
@@ -33,6 +36,8 @@ VARIANTS = {
     "deferrable": "bench_sensor_deferrable",
     "poke": "bench_sensor_poke",
 }
+# Run by real_child(), not with dag.test(); kept apart so the dag.test() children skip it.
+VARIANTS_REAL = {"start_from_trigger": "bench_sensor_start_from_trigger"}
 JOB_SECONDS, POLL_SECONDS = 60.0, 10.0
 
 
@@ -85,6 +90,32 @@ def run(
             for line in lines:
                 result = json.loads(line[7:])
                 results[result.pop("variant")] = result
+        say("  worker-slot start_from_trigger: a real scheduler and triggerer (airflow standalone)")
+        real_home = temp_dir("vbrain-bench-worker-start-from-trigger-")
+        (real_home / "dags").mkdir()
+        shutil.copy(BENCH_DIR / "dags" / "bench_worker_slot.py", real_home / "dags")
+        real_env = airflow_env(
+            real_home,
+            AIRFLOW_CONN_VBRAIN_DEFAULT=connection(url),
+            BENCH_JOB_SECONDS=str(job_seconds),
+            BENCH_POLL_SECONDS=str(poll_seconds),
+        )
+        real = subprocess.run(
+            python("worker_slot.py", "real"),
+            env=real_env,
+            stdout=subprocess.PIPE,
+            stderr=(log_dir / "worker-slot-start_from_trigger.log").open("ab"),
+            timeout=job_seconds * 4 + 600,
+            check=False,
+        )
+        lines = [x for x in real.stdout.decode(errors="replace").splitlines() if x.startswith("RESULT {")]
+        if real.returncode != 0 or not lines:
+            raise RuntimeError(
+                f"worker-slot start_from_trigger failed ({real.returncode}); "
+                f"see {log_dir}/worker-slot-start_from_trigger.log and {real_home}"
+            )
+        result = json.loads(lines[-1][7:])
+        results[result.pop("variant")] = result
         with urllib.request.urlopen(f"{url}/_emulator/requests", timeout=60) as answer:
             requests_log = json.loads(answer.read())
     for variant, result in results.items():
@@ -93,10 +124,15 @@ def run(
         result["status_polls"] = sum(
             1 for r in mine if r["method"] == "GET" and r["path"].count("/") == 4 and "/job/" in r["path"]
         )
+        result["sensor_held_s"] = round(
+            sum(x["seconds"] for x in result["spans"] if x["task_id"] == "wait"), 4
+        )
         say(
-            f"  worker-slot {variant:<10} held {result['worker_held_s']:7.3f} s "
+            f"  worker-slot {variant:<18} held {result['worker_held_s']:7.3f} s, "
+            f"the sensor {result['sensor_held_s']:.4f} s "
             f"(run {result['dag_run_wall_s']:.1f} s, {result['requests']} requests, {result['state']})"
         )
+        say("    " + ", ".join(f"{x['task_id']}.{x['method']} {x['seconds']:.4f}" for x in result["spans"]))
     tutorial, deferrable = results["tutorial"]["worker_held_s"], results["deferrable"]["worker_held_s"]
     return {
         "overlapped_measurement": overlap,
@@ -202,8 +238,101 @@ def child(variants: str) -> None:
             sys.exit(f"{dag.dag_id} ended {state}")
 
 
+def real_child() -> None:
+    """Run ``bench_sensor_start_from_trigger`` on ``airflow standalone`` in this Airflow home; print one
+    ``RESULT`` line. Everything started is stopped by process group before returning."""
+    import os
+    import signal
+    import socket
+
+    from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+
+    home = Path(os.environ["AIRFLOW_HOME"])
+    spans_file = home / "spans.jsonl"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ)
+    env.update(
+        PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),  # standalone runs `airflow`
+        AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://localhost:{port}/execution/",
+        BENCH_SPANS_FILE=str(spans_file),
+    )
+    repository_id = VBrainHook().create_repository()
+    env["BENCH_REPOSITORY_ID"] = repository_id
+    dag_id = VARIANTS_REAL["start_from_trigger"]
+
+    def airflow(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def run_state() -> dict[str, Any] | None:
+        out = airflow("dags", "list-runs", dag_id, "--output", "json")
+        if "[{" not in out:
+            return None
+        rows, _ = json.JSONDecoder().raw_decode(out[out.index("[{") :])
+        return rows[0]
+
+    airflow("db", "migrate")
+    standalone = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "standalone"],
+        env=env,
+        stdout=sys.stderr,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, stopped as a whole below
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while dag_id not in airflow("dags", "list", "--output", "json"):
+            if time.monotonic() > deadline or standalone.poll() is not None:
+                raise RuntimeError(f"{dag_id} was not parsed in time")
+            time.sleep(3)
+        airflow("dags", "trigger", dag_id)
+        deadline = time.monotonic() + float(os.environ["BENCH_JOB_SECONDS"]) * 4 + 240
+        while (row := run_state()) is None or row["state"] not in ("success", "failed"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{dag_id} did not finish in time: {row}")
+            time.sleep(2)
+    finally:
+        os.killpg(standalone.pid, signal.SIGINT)
+        try:
+            standalone.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(standalone.pid, signal.SIGKILL)
+            standalone.wait()
+    spans = [json.loads(line) for line in spans_file.read_text().splitlines()] if spans_file.exists() else []
+    from datetime import datetime
+
+    wall = (
+        datetime.fromisoformat(row["end_date"]) - datetime.fromisoformat(row["start_date"])
+    ).total_seconds()
+    result = {
+        "variant": "start_from_trigger",
+        "dag_id": dag_id,
+        "state": row["state"],
+        "repository_id": repository_id,
+        "worker_held_s": round(sum(span["seconds"] for span in spans), 3),
+        "spans": spans,
+        "dag_run_wall_s": round(wall, 2),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+    if row["state"] != "success":
+        sys.exit(f"{dag_id} ended {row['state']}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "child":
+    if len(sys.argv) == 2 and sys.argv[1] == "real":
+        real_child()
+    elif len(sys.argv) == 3 and sys.argv[1] == "child":
         child(sys.argv[2])
     else:
         sys.exit("usage: worker_slot.py child VARIANT (the benchmarks run it; see run.py)")

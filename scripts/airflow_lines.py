@@ -134,7 +134,9 @@ def command(line: Line) -> list[str]:
         "--isolated",
         "--no-project",
         "--with-editable",
-        ".",
+        # With the optional lineage extra, so OpenLineage is tested on each line too (it resolves
+        # the newest OpenLineage provider that line's Airflow accepts).
+        ".[openlineage]",
         *_each("--with", withs),
         *pytest,
     ]

@@ -238,3 +238,61 @@ def test_port_field_agreeing_with_the_url_is_fine_and_a_conflict_is_named(
         VBrainConfigError, match=r"port is 9000 but the base URL 'http://127.0.0.1:8765' says 8765"
     ):
         settings_for(monkeypatch, raw(host="http://127.0.0.1:8765", port=9000))
+
+
+def template(value: Any) -> str:
+    return raw(extra={"organization_id": "acme co", "client_id": "ops", "job_url_template": value})
+
+
+def test_job_url_template_fills_every_placeholder_url_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(
+        monkeypatch,
+        template(
+            "https://vbrain.example.com/{organization_id}/{client_id}/{application_id}"
+            "/repositories/{repository_id}/jobs/{job_id}?x={{literal}}"
+        ),
+    )
+    url = settings.job_web_url("j/../1", "202009231629398695", "Tutorial")
+    assert url == (
+        "https://vbrain.example.com/acme%20co/ops/Tutorial/repositories/202009231629398695"
+        "/jobs/j%2F..%2F1?x={literal}"
+    )
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_no_job_url_template_means_no_link(monkeypatch: pytest.MonkeyPatch, value: Any) -> None:
+    assert settings_for(monkeypatch, template(value)).job_web_url("j", "r", "Tutorial") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param(
+            "https://v.example.com/{job}", "has an unknown placeholder {job}; use {job_id}, ", id="typo"
+        ),
+        pytest.param("https://v.example.com/{api_key}", "has an unknown placeholder {api_key}", id="secret"),
+        pytest.param(
+            "https://v.example.com/{password}", "has an unknown placeholder {password}", id="password"
+        ),
+        pytest.param("https://v.example.com/{}", "has an unknown placeholder {}", id="positional"),
+        pytest.param(
+            "https://v.example.com/{job_id.__class__}",
+            "unknown placeholder {job_id.__class__}",
+            id="attribute",
+        ),
+        pytest.param("https://v.example.com/{job_id!r}", "unknown placeholder {job_id!r}", id="conversion"),
+        pytest.param("https://v.example.com/{job_id:>40}", "unknown placeholder {job_id:>40}", id="format"),
+        pytest.param("https://v.example.com/{job_id", "is not a valid template", id="unbalanced"),
+        pytest.param("javascript:alert({job_id})", "must be an http(s) address", id="scheme"),
+        pytest.param("/jobs/{job_id}", "must be an http(s) address", id="relative"),
+        pytest.param("https://ana:pw@v.example.com/{job_id}", "must not hold credentials", id="credentials"),
+    ],
+)
+def test_bad_job_url_templates_name_the_field(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    with pytest.raises(VBrainConfigError) as caught:
+        settings_for(monkeypatch, template(value), conn_id="vbrain_prod")
+    assert caught.value.field == "extra job_url_template"
+    assert str(caught.value).startswith("VBrain connection 'vbrain_prod': extra job_url_template ")
+    assert problem in str(caught.value)

@@ -60,6 +60,15 @@ def test_every_class_and_module_named_in_provider_info_imports() -> None:
         module, _, name = conn["hook-class-name"].rpartition(".")
         hook = getattr(importlib.import_module(module), name)
         assert hook.conn_type == conn["connection-type"] == "vbrain"
+    for path in info["extra-links"]:
+        module, _, name = path.rpartition(".")
+        assert getattr(importlib.import_module(module), name)().name == "VBrain job"
+
+
+def test_airflow_registers_the_job_link() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    assert "airflow_provider_vbrain.links.vbrain.VBrainJobLink" in ProvidersManager().extra_links_class_names
 
 
 def test_airflow_providers_list_shows_the_provider() -> None:
@@ -152,6 +161,7 @@ print("WARNINGS", json.dumps([[w.filename, w.lineno, w.category.__name__, str(w.
         "airflow_provider_vbrain.operators.vbrain",
         "airflow_provider_vbrain.sensors.vbrain",
         "airflow_provider_vbrain.triggers.vbrain",
+        "airflow_provider_vbrain.links.vbrain",
     ],
 )
 def test_importing_our_modules_warns_nothing(module: str) -> None:

@@ -6,31 +6,26 @@ waits on a job leaves the job running on VBrain; nothing here deletes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain._compat import BaseOperator, default_deferrable
+from airflow_provider_vbrain import _lineage
+from airflow_provider_vbrain._compat import default_deferrable
 from airflow_provider_vbrain._endpoints import json_object
 from airflow_provider_vbrain._files import file_safe, location
-from airflow_provider_vbrain._reattach import (
-    DEFAULT_SETTLE_SECONDS,
-    ON_UNKNOWN_CHOICES,
-    Lookup,
-    Reattach,
-    Tag,
-    find_job,
-    find_repository,
-)
+from airflow_provider_vbrain._reattach import Tag, find_job, find_repository
 from airflow_provider_vbrain._tasks import (
+    CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
-    VBrainTaskMixin,
     deferral_backstop,
     positive,
     seconds,
 )
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
 from airflow_provider_vbrain.jobs import Outcome, outcome_of, read_event
+from airflow_provider_vbrain.links.vbrain import VBrainJobLink
+from airflow_provider_vbrain.operators._base import _VBrainCreateOperator, _VBrainOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -42,55 +37,6 @@ __all__ = [
     "VBrainDownloadJobFilesOperator",
     "VBrainExecuteJobOperator",
 ]
-
-_UI_COLOR = "#d7ecf9"
-T = TypeVar("T")
-
-
-class _VBrainOperator(VBrainTaskMixin, BaseOperator):
-    """Connection arguments shared by every VBrain operator."""
-
-    ui_color = _UI_COLOR
-
-    def __init__(
-        self, *, vbrain_conn_id: str = "vbrain_default", application_id: str | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.vbrain_conn_id = vbrain_conn_id
-        self.application_id = application_id
-
-
-class _VBrainCreateOperator(_VBrainOperator):
-    """What the two create operators share: the exactly-once arguments."""
-
-    def __init__(
-        self,
-        *,
-        reattach_on_retry: bool = True,
-        on_unknown_earlier: str = "fail",
-        reattach_settle_seconds: float = DEFAULT_SETTLE_SECONDS,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if on_unknown_earlier not in ON_UNKNOWN_CHOICES:
-            raise ValueError(
-                f"on_unknown_earlier must be one of {ON_UNKNOWN_CHOICES}, got {on_unknown_earlier!r}"
-            )
-        self.reattach_on_retry = reattach_on_retry
-        self.on_unknown_earlier = on_unknown_earlier
-        self.reattach_settle_seconds = seconds(reattach_settle_seconds) or 0.0
-
-    def reattach(self, what: str, find: Callable[[], Lookup[T]], ident: Callable[[T], str]) -> Reattach[T]:
-        """The exactly-once rules for this try, with this operator's settings."""
-        return Reattach(
-            what,
-            find,
-            ident,
-            enabled=self.reattach_on_retry,
-            on_unknown=self.on_unknown_earlier,
-            settle_seconds=self.reattach_settle_seconds,
-            log=self.log,
-        )
 
 
 class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
@@ -114,7 +60,7 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
     :param application_id: overrides the connection's ``application_id``.
     """
 
-    template_fields: Sequence[str] = ("repository_params", "metadata", "input_file")
+    template_fields: Sequence[str] = ("repository_params", "metadata", "input_file", *CONNECTION_FIELDS)
     template_fields_renderers = {"repository_params": "json", "metadata": "json"}
 
     def __init__(
@@ -129,6 +75,7 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         self.repository_params = repository_params
         self.metadata = metadata
         self.input_file = input_file
+        self.created_repository_id: str | None = None
 
     def execute(self, context: Context) -> str:
         params = json_object("repository_params", self.repository_params)
@@ -140,12 +87,28 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         reattach = self.reattach("repository", lambda: find_repository(self.hook, tag, since), str)
         earlier = reattach.earlier() if context["ti"].try_number > 1 else None
         if earlier is not None:
+            self.created_repository_id = earlier
             return earlier
         repository_id = reattach.create(
             lambda: self.hook.create_repository(params, tag.metadata(metadata), upload)
         )
         self.log.info("VBrain repository %s", repository_id)
+        self.created_repository_id = repository_id
         return repository_id
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the input file in, the repository out (called by Airflow's OpenLineage listener)."""
+        settings = self.hook.settings
+        created = self.created_repository_id
+        return _lineage.lineage(
+            settings,
+            self.application_id,
+            inputs=[] if self.input_file is None else [_lineage.file_place(location(self.input_file))],
+            outputs=[]
+            if created is None
+            else [_lineage.repository_place(settings, self.application_id, created)],
+            repository_id=created,
+        )
 
 
 class VBrainExecuteJobOperator(_VBrainCreateOperator):
@@ -192,8 +155,15 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     :param application_id: overrides the connection's ``application_id``.
     """
 
-    template_fields: Sequence[str] = ("repository_id", "job_params", "metadata", "input_file")
+    template_fields: Sequence[str] = (
+        "repository_id",
+        "job_params",
+        "metadata",
+        "input_file",
+        *CONNECTION_FIELDS,
+    )
     template_fields_renderers = {"job_params": "json", "metadata": "json"}
+    operator_extra_links = (VBrainJobLink(),)
 
     def __init__(
         self,
@@ -219,6 +189,7 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = seconds(positive("poll_interval", poll_interval)) or 0.0
         self.timeout = seconds(timeout)
+        self.submitted_job_id: str | None = None
 
     def execute(self, context: Context) -> str:
         params = json_object("job_params", self.job_params)
@@ -236,9 +207,11 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
                 lambda: self.hook.execute_job(self.repository_id, params, tag.metadata(metadata), upload)
             )
         )
+        self.submitted_job_id = job_id
         self.log.info(
             "VBrain repository %s, job %s: %s", self.repository_id, job_id, self.hook.job_url(job_id)
         )
+        self.push_job_link(context, job_id, self.repository_id)
         if not self.wait_for_completion:
             return job_id
         # Known before the wait ends, so clean-up or log tasks can use it even if the job fails.
@@ -263,8 +236,26 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the trigger fired: push the result, or fail."""
         job_event = read_event(event)
+        self.submitted_job_id = job_event.job_id
         self.raise_for_unsuccessful(job_event)
         return self._finish(context, job_event.job_id)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the repository and the input file in, the job out (also for a failed job)."""
+        settings = self.hook.settings
+        repository = _lineage.repository_place(settings, self.application_id, self.repository_id)
+        upload = [] if self.input_file is None else [_lineage.file_place(location(self.input_file))]
+        job_id = self.submitted_job_id
+        return _lineage.lineage(
+            settings,
+            self.application_id,
+            inputs=[repository, *upload],
+            outputs=[]
+            if job_id is None
+            else [_lineage.job_place(settings, self.application_id, self.repository_id, job_id)],
+            repository_id=self.repository_id,
+            job_id=job_id,
+        )
 
     def _finish(self, context: Context, job_id: str) -> str:
         self.log.info("VBrain job %s finished", job_id)
@@ -285,7 +276,7 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
     :param application_id: overrides the connection's ``application_id``.
     """
 
-    template_fields: Sequence[str] = ("job_id", "repository_id", "destination")
+    template_fields: Sequence[str] = ("job_id", "repository_id", "destination", *CONNECTION_FIELDS)
     KINDS = ("output", "logs")
 
     def __init__(
@@ -298,6 +289,7 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
         self.repository_id = repository_id
         self.destination = destination
         self.kind = kind
+        self.written: str | None = None
 
     def execute(self, context: Context) -> str:
         target = location(self.destination)
@@ -307,7 +299,20 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
         download = self.hook.download_job_output if self.kind == "output" else self.hook.download_job_logs
         written = download(self.job_id, self.repository_id, target)
         self.log.info("Wrote the %s of VBrain job %s to %s", self.kind, self.job_id, written)
+        self.written = written
         return written
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the job in, the written ZIP out."""
+        settings = self.hook.settings
+        return _lineage.lineage(
+            settings,
+            self.application_id,
+            inputs=[_lineage.job_place(settings, self.application_id, self.repository_id, self.job_id)],
+            outputs=[] if self.written is None else [_lineage.file_place(self.written)],
+            repository_id=self.repository_id,
+            job_id=self.job_id,
+        )
 
 
 class VBrainDeleteJobOperator(_VBrainOperator):
@@ -317,7 +322,7 @@ class VBrainDeleteJobOperator(_VBrainOperator):
     :param repository_id: its repository (templated).
     """
 
-    template_fields: Sequence[str] = ("job_id", "repository_id")
+    template_fields: Sequence[str] = ("job_id", "repository_id", *CONNECTION_FIELDS)
 
     def __init__(self, *, job_id: str, repository_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -339,7 +344,7 @@ class VBrainDeleteRepositoryOperator(_VBrainOperator):
     :param repository_id: the repository (templated).
     """
 
-    template_fields: Sequence[str] = ("repository_id",)
+    template_fields: Sequence[str] = ("repository_id", *CONNECTION_FIELDS)
 
     def __init__(self, *, repository_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._compat import (
@@ -13,21 +15,31 @@ from airflow_provider_vbrain._compat import (
     PokeReturnValue,
     default_deferrable,
     deferral_timed_out,
+    start_trigger_args,
+    triggerer_renders_templates,
+    xcom_arg_template,
 )
 from airflow_provider_vbrain._tasks import (
+    CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
     deferral_backstop,
     positive,
+    seconds,
 )
 from airflow_provider_vbrain._waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus, read_event
+from airflow_provider_vbrain.links.vbrain import VBrainJobLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["VBrainJobSensor"]
+
+_TRIGGER = "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
+#: What the trigger is given when the task starts on the triggerer: the sensor's fields of the same names.
+_TRIGGER_FIELDS = ("job_id", "repository_id", "vbrain_conn_id", "application_id")
 
 
 class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
@@ -60,10 +72,15 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     :param poke_interval: seconds between polls, in every mode.
     :param max_result_bytes: refuse an output larger than this as JSON (too big for XCom),
         with advice to download it instead; None for no limit.
+    :param start_from_trigger: start the wait on the triggerer, without a worker (implies
+        ``deferrable=True``); the task needs a worker only when the job has ended. Where this
+        Airflow cannot (templated or XCom arguments before Airflow 3.3, a mapped sensor), the
+        sensor warns and defers from a worker as usual. See the docs' "Deferrable, poke or reschedule".
     """
 
-    template_fields: Sequence[str] = ("job_id", "repository_id")
+    template_fields: Sequence[str] = ("job_id", "repository_id", *CONNECTION_FIELDS)
     ui_color = "#d7ecf9"
+    operator_extra_links = (VBrainJobLink(),)
 
     def __init__(
         self,
@@ -76,19 +93,63 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         deferrable: bool | None = None,
         poke_interval: float = 10,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=positive("poke_interval", poke_interval), **kwargs)
+        if start_from_trigger and deferrable is False:
+            raise ValueError("start_from_trigger=True waits on the triggerer: it needs deferrable=True")
         self.max_result_bytes = max_result_bytes
         self.job_id = job_id
         self.repository_id = repository_id
         self.fetch_result = fetch_result
         self.vbrain_conn_id = vbrain_conn_id
         self.application_id = application_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deferrable = start_from_trigger or (default_deferrable() if deferrable is None else deferrable)
         self._wait: JobWait | None = None
+        self.start_from_trigger = start_from_trigger and self._start_on_the_triggerer()
+
+    def _start_on_the_triggerer(self) -> bool:
+        """Describe the trigger Airflow starts the task with, if this Airflow can; else warn and say no.
+
+        The arguments are fixed when the DAG is parsed. Before Airflow 3.3 the triggerer passes
+        them as written, so a Jinja or XCom value would reach the trigger unrendered; from 3.3
+        it renders the templated ones (an ``XComArg`` as the Jinja pull it stands for).
+        """
+        arguments = {name: getattr(self, name) for name in _TRIGGER_FIELDS}
+        late = [name for name, value in arguments.items() if _rendered_when_run(value)]
+        if late and triggerer_renders_templates():
+            for name in late:
+                if not isinstance(arguments[name], str):
+                    arguments[name] = xcom_arg_template(arguments[name])
+            late = [name for name in late if arguments[name] is None]
+        if late:
+            warnings.warn(
+                f"{self.task_id}: start_from_trigger=True, but {', '.join(late)} take their value when "
+                "the task runs, and this Airflow's triggerer would get them unrendered (it renders "
+                "Jinja and XCom values from Airflow 3.3): the sensor defers from a worker instead",
+                UserWarning,
+                stacklevel=3,
+            )
+            return False
+        timeout = seconds(self.timeout)
+        self.start_trigger_args = start_trigger_args(
+            trigger_cls=_TRIGGER,
+            trigger_kwargs={
+                **arguments,
+                "poll_interval": float(self.poke_interval),
+                # The deadline is the deferral's own timeout, made absolute by Airflow when it defers.
+                "end_time": None,
+                "last_state": None,
+            },
+            next_method="execute_complete",
+            next_kwargs=None,
+            timeout=None if not timeout else timedelta(seconds=timeout),
+        )
+        return True
 
     def execute(self, context: Context) -> Any:
+        self.push_job_link(context, self.job_id, self.repository_id)
         if not self.deferrable:
             return super().execute(context)
         # A job that is already over needs no trigger.
@@ -123,6 +184,8 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger fired: return the output, or fail, time out or skip."""
         job_event = read_event(event)
+        if self.start_from_trigger:  # execute() never ran: record the link now
+            self.push_job_link(context, self.job_id, self.repository_id)
         if job_event.status is EventStatus.TIMEOUT:
             raise self._timed_out(f"{job_event.message} (sensor timeout {self.timeout} s)")
         self.raise_for_unsuccessful(job_event)
@@ -136,7 +199,11 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         ``soft_fail``; when poking, only a timeout is skipped. A failed VBrain job
         fails the task in every mode, so the base's wrapper is bypassed here.
         """
-        timed_out = f"VBrain job {self.job_id}: the deferral timed out, no triggerer answered in time"
+        timed_out = (
+            f"VBrain job {self.job_id} did not end within the sensor timeout ({self.timeout} s)"
+            if self.start_from_trigger
+            else f"VBrain job {self.job_id}: the deferral timed out, no triggerer answered in time"
+        )
         if deferral_timed_out(next_method, next_kwargs):
             raise self._timed_out(timed_out)
         try:
@@ -149,3 +216,10 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
 
     def _result(self) -> Any:
         return self.result_of(self.job_id, self.repository_id) if self.fetch_result else None
+
+
+def _rendered_when_run(value: Any) -> bool:
+    """Whether ``value`` takes its value only when the task runs: Jinja text or an XCom reference."""
+    if isinstance(value, str):
+        return any(mark in value for mark in ("{{", "{%", "{#"))
+    return callable(getattr(value, "resolve", None))

@@ -2,13 +2,22 @@
 
 Copied into a throwaway DAGS_FOLDER by ``worker_slot.py``, which sets the environment read here:
 ``BENCH_REPOSITORY_ID`` (a repository made beforehand), ``BENCH_JOB_SECONDS`` (how long each job
-lasts on the emulator) and ``BENCH_POLL_SECONDS`` (the poll interval of all three: the tutorial's 10 s).
+lasts on the emulator) and ``BENCH_POLL_SECONDS`` (the poll interval of all: the tutorial's 10 s).
+
+``bench_sensor_start_from_trigger`` runs on a real scheduler and triggerer (``dag.test()`` does not
+start tasks from the triggerer), so its task processes time themselves: with ``BENCH_SPANS_FILE`` set,
+importing this file wraps the tasks' ``execute`` and ``execute_complete`` to append one JSON line per
+call to that file.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import time
 from datetime import datetime
+from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG
@@ -71,3 +80,51 @@ for mode, deferrable in (("deferrable", True), ("poke", False)):
             poke_interval=POLL_SECONDS,
             timeout=10 * JOB_SECONDS + 60,
         )
+
+
+with DAG("bench_sensor_start_from_trigger", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    execute = VBrainExecuteJobOperator(
+        task_id="execute", repository_id=REPOSITORY_ID, job_params=JOB_PARAMS, metadata=JOB_METADATA
+    )
+    VBrainJobSensor(
+        task_id="wait",
+        job_id=execute.output,
+        repository_id=REPOSITORY_ID,
+        start_from_trigger=True,
+        poke_interval=POLL_SECONDS,
+        timeout=10 * JOB_SECONDS + 60,
+    )
+
+
+def _record_spans(path: str) -> None:
+    """Wrap the tasks' methods, once per process, to append each call's wall-clock span to ``path``."""
+
+    def timed(cls: type, name: str) -> None:
+        original = cls.__dict__[name]
+        if getattr(original, "_bench_timed", False):
+            return
+
+        @functools.wraps(original)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            start, outcome = time.monotonic(), "returned"
+            try:
+                return original(self, *args, **kwargs)
+            except BaseException as err:
+                outcome = type(err).__name__
+                raise
+            finally:
+                span = {"task_id": self.task_id, "method": name, "outcome": outcome}
+                span["seconds"] = round(time.monotonic() - start, 4)
+                with open(path, "a") as out:
+                    out.write(json.dumps(span) + "\n")
+
+        wrapper._bench_timed = True  # type: ignore[attr-defined]
+        setattr(cls, name, wrapper)
+
+    timed(VBrainExecuteJobOperator, "execute")
+    timed(VBrainJobSensor, "execute")
+    timed(VBrainJobSensor, "execute_complete")
+
+
+if os.environ.get("BENCH_SPANS_FILE"):
+    _record_spans(os.environ["BENCH_SPANS_FILE"])

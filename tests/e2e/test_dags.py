@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import zipfile
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import state, xcom
+from tests.conftest import connection_json, state, xcom
 
 STATUS_PATH = r"^/api/v1/job/[^/]+$"
 #: Airflow 3.0's dag.test() hands a sensor in reschedule mode the date of its first poke as a
@@ -201,3 +202,23 @@ def job_finished_after_polls(emulator: Any, polls: int) -> Iterator[None]:
     finally:
         done.set()
         watcher.join()
+
+
+def test_connection_id_and_application_are_templated_on_every_task(
+    run_dag: Any, vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Only the rendered values can work: the default connection is gone, the chosen one names no application.
+    monkeypatch.delenv("AIRFLOW_CONN_VBRAIN_DEFAULT")
+    conn = json.loads(connection_json(vbrain_conn.url))
+    del conn["extra"]["application_id"]
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_CHOSEN", json.dumps(conn))
+    dag_run, states, _ = run_dag(
+        "e2e_templated_connection", conn_id="vbrain_chosen", application="Tutorial", logs=str(tmp_path) + "/"
+    )
+    assert state(dag_run) == "success", states
+    assert xcom(dag_run, "wait") == {"value": 200}
+    requests = vbrain_conn.requests()
+    assert {r["application_id"] for r in requests} == {"Tutorial"}
+    paths = [(r["method"], r["path"].split("/")[3]) for r in requests]
+    assert ("DELETE", "repository") in paths
+    assert ("DELETE", "job") in paths

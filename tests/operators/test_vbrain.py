@@ -35,7 +35,8 @@ def context(try_number: int = 1) -> dict[str, Any]:
     ],
 )
 def test_templated_fields_are_the_contracts(operator: Any, fields: set[str]) -> None:
-    assert set(operator.template_fields) == fields
+    # The connection id and the application are templated everywhere, as other providers do.
+    assert set(operator.template_fields) == fields | {"vbrain_conn_id", "application_id"}
     assert isinstance(operator.template_fields, tuple)
 
 
@@ -130,3 +131,82 @@ def test_polling_intervals_must_be_positive(interval: float) -> None:
         VBrainExecuteJobOperator(task_id="e", repository_id="r", poll_interval=interval)
     with pytest.raises(ValueError, match="poke_interval must be more than 0 seconds"):
         VBrainJobSensor(task_id="s", job_id="j", repository_id="r", poke_interval=interval)
+
+
+def _renders_templates() -> bool:
+    from airflow_provider_vbrain._compat import triggerer_renders_templates
+
+    return triggerer_renders_templates()
+
+
+def test_start_from_trigger_with_plain_ids_starts_the_trigger_on_every_line() -> None:
+    sensor = VBrainJobSensor(
+        task_id="s", job_id="j1", repository_id="r1", start_from_trigger=True, poke_interval=5, timeout=600
+    )
+    assert sensor.deferrable is True
+    assert sensor.start_from_trigger is True
+    args = sensor.start_trigger_args
+    assert args.trigger_cls == "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
+    assert args.next_method == "execute_complete"
+    assert args.timeout.total_seconds() == 600  # Airflow makes it absolute when the task defers
+    assert args.trigger_kwargs == {
+        "job_id": "j1",
+        "repository_id": "r1",
+        "vbrain_conn_id": "vbrain_default",
+        "application_id": None,
+        "poll_interval": 5.0,
+        "end_time": None,
+        "last_state": None,
+    }
+    # The trigger Airflow builds from these arguments accepts them all.
+    from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
+
+    assert VBrainJobTrigger(**args.trigger_kwargs).serialize()[1] == args.trigger_kwargs
+
+
+def test_start_from_trigger_with_xcom_ids_renders_them_on_the_triggerer_or_falls_back() -> None:
+    try:
+        from airflow.sdk import DAG
+    except ImportError:  # Airflow 2
+        from airflow import DAG  # type: ignore[no-redef]
+
+    with DAG("d", schedule=None):
+        execute = VBrainExecuteJobOperator(task_id="execute", repository_id="r1")
+        if _renders_templates():
+            sensor = VBrainJobSensor(
+                task_id="s", job_id=execute.output, repository_id="{{ params.r }}", start_from_trigger=True
+            )
+        else:
+            with pytest.warns(
+                UserWarning, match=r"s: start_from_trigger=True, but job_id, repository_id take"
+            ):
+                sensor = VBrainJobSensor(
+                    task_id="s",
+                    job_id=execute.output,
+                    repository_id="{{ params.r }}",
+                    start_from_trigger=True,
+                )
+    assert sensor.deferrable is True
+    assert sensor.upstream_task_ids == {"execute"}
+    if _renders_templates():
+        assert sensor.start_from_trigger is True
+        kwargs = sensor.start_trigger_args.trigger_kwargs
+        assert kwargs["job_id"] == (
+            '{{ task_instance.xcom_pull(task_ids="execute", key="return_value", map_indexes=-1) }}'
+        )
+        assert kwargs["repository_id"] == "{{ params.r }}"
+    else:
+        assert sensor.start_from_trigger is False
+
+
+def test_start_from_trigger_cannot_be_asked_without_deferring() -> None:
+    with pytest.raises(
+        ValueError, match=r"start_from_trigger=True waits on the triggerer: it needs deferrable=True"
+    ):
+        VBrainJobSensor(task_id="s", job_id="j", repository_id="r", deferrable=False, start_from_trigger=True)
+
+
+def test_without_start_from_trigger_nothing_changes() -> None:
+    sensor = VBrainJobSensor(task_id="s", job_id="j", repository_id="r", deferrable=True)
+    assert sensor.start_from_trigger is False
+    assert sensor.start_trigger_args is None

@@ -188,3 +188,34 @@ with dag("e2e_cleanup"):
         task_id="delete_repository_again", repository_id=repo.output, trigger_rule="all_done"
     )
     delete_job >> delete_job_again >> delete_repo >> delete_repo_again
+
+# The connection and the application chosen per run: every task renders them before its hook exists.
+with dag("e2e_templated_connection", conn_id="vbrain_default", application="Tutorial", logs=""):
+    chosen = {"vbrain_conn_id": "{{ params.conn_id }}", "application_id": "{{ params.application }}"}
+    repo = VBrainCreateRepositoryOperator(task_id="create", **chosen)
+    job = VBrainExecuteJobOperator(
+        task_id="execute", repository_id=repo.output, job_params=TUTORIAL, **chosen
+    )
+    wait = VBrainJobSensor(
+        task_id="wait",
+        job_id=job.output,
+        repository_id=repo.output,
+        deferrable=True,
+        poke_interval=0.1,
+        **chosen,
+    )
+    logs = VBrainDownloadJobFilesOperator(
+        task_id="download_logs",
+        job_id=job.output,
+        repository_id=repo.output,
+        destination="{{ params.logs }}",
+        kind="logs",
+        **chosen,
+    )
+    delete_job = VBrainDeleteJobOperator(
+        task_id="delete_job", job_id=job.output, repository_id=repo.output, **chosen
+    )
+    delete_repo = VBrainDeleteRepositoryOperator(
+        task_id="delete_repository", repository_id=repo.output, **chosen
+    )
+    wait >> logs >> delete_job >> delete_repo
