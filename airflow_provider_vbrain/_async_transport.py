@@ -134,7 +134,10 @@ async def loop_settings(conn_id: str) -> VBrainSettings:
     if entry is None or entry[0] <= time.monotonic():
 
         async def read() -> VBrainSettings:
-            return read_settings(await aget_connection(conn_id))
+            connection = await aget_connection(conn_id)
+            # Off the loop: registering the key with the secrets masker talks to the supervisor
+            # through a synchronous bridge that Airflow 3.0's triggerer refuses on its event loop.
+            return await asyncio.to_thread(read_settings, connection)
 
         task = loop.create_task(read())
 
