@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +45,14 @@ LOG_TAIL_LINES = 50
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 #: How much of a refused download is read to quote the server's answer.
 _QUOTED_BYTES = 64 * 1024
+#: What a destination that is not a regular file is, as a refusal names it.
+_KINDS = {
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFDIR: "directory",
+}
 
 
 def is_local(place: Any) -> bool:
@@ -114,7 +123,8 @@ class Sink:
     """Where a download goes: streamed to a temporary file, then moved into place.
 
     A local destination is never left half-written: an interrupted download
-    leaves the previous file (if any) untouched.
+    leaves the previous file (if any) untouched. A local destination that exists
+    and is not a regular file (a FIFO, a socket, a device) is refused untouched.
 
     :param destination: a file path, an existing directory (the file is then
         named ``default_name``), or an object with ``open("wb")``.
@@ -129,6 +139,7 @@ class Sink:
                 path = path / default_name
             self.location = os.fspath(path)
             self._path = path
+            _refuse_special(path)
         elif callable(getattr(destination, "open", None)):
             self._remote = destination
             self.location = str(destination)
@@ -151,11 +162,28 @@ class Sink:
             with os.fdopen(fd, "wb") as out:
                 for chunk in chunks:
                     out.write(chunk)
+            _refuse_special(self._path)  # in case one appeared while the download ran
             os.replace(tmp, self._path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def _refuse_special(path: Path) -> None:
+    """Refuse a destination that exists and is not a regular file, without opening it (a FIFO would block)."""
+    try:
+        mode = path.stat().st_mode  # follows a symbolic link: what it points at would be replaced
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as err:
+        raise VBrainInputError("destination", f"{os.fspath(path)!r} cannot be checked: {err}") from err
+    if not stat.S_ISREG(mode):
+        raise VBrainInputError(
+            "destination",
+            f"{os.fspath(path)!r} exists and is a {_KINDS.get(stat.S_IFMT(mode), 'special file')}, "
+            "not a regular file: it is left as it is (name a file or a directory)",
+        )
 
 
 def zip_checked(chunks: Iterable[bytes], refuse: Callable[[bytes], Exception]) -> Iterator[bytes]:

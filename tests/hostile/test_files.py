@@ -97,12 +97,16 @@ def _socket(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_REGULAR)
+def _device(folder: Path) -> Path:
+    return Path(os.devnull)
+
+
 @pytest.mark.parametrize(
     ("make", "method", "kind"),
     [
         pytest.param(_fifo, "download_job_output", stat.S_ISFIFO, id="fifo-output"),
         pytest.param(_socket, "download_job_logs", stat.S_ISSOCK, id="socket-logs"),
+        pytest.param(_device, "download_job_output", stat.S_ISCHR, id="device-output"),
     ],
 )
 def test_download_refuses_a_destination_that_is_not_a_regular_file(
@@ -116,6 +120,18 @@ def test_download_refuses_a_destination_that_is_not_a_regular_file(
     still = kind(destination.lstat().st_mode)
     expect.clean_failure(report, says=["destination"])
     assert still, f"the {destination.name} was replaced: {report.describe()}"
+
+
+def test_download_into_a_folder_refuses_a_fifo_under_the_default_name(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    server.route(OUTPUT, reply(200, small_zip({"out.csv": b"a,b\n"}), content_type="application/zip"))
+    fifo = tmp_path / f"{JOB}-output.zip"
+    os.mkfifo(fifo)
+    report = probe.sync("download_job_output", JOB, REPO, str(tmp_path), time_limit=QUICK)
+    expect.clean_failure(report, says=["destination", "FIFO", "left as it is"])
+    assert stat.S_ISFIFO(fifo.lstat().st_mode), f"the FIFO was replaced: {report.describe()}"
+    assert not server.requests(OUTPUT), "the download was requested though its destination is refused"
 
 
 @pytest.fixture
