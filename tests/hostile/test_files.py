@@ -3,9 +3,13 @@ replace what is not a regular file, and uploads stream from disk with memory fla
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import socket
 import stat
+import struct
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -50,7 +54,6 @@ def logs_server(server: HostileServer, monkeypatch: pytest.MonkeyPatch) -> Hosti
     return server
 
 
-@pytest.mark.xfail(strict=True, reason=LOG_TAIL)
 @pytest.mark.parametrize("method", ["job_failure", "job_log_tail"])
 def test_log_tail_of_a_1GiB_member_is_bounded(logs_server: HostileServer, method: str) -> None:
     logs_server.route(LOGS, reply(200, zip_one_huge_member(GiB), content_type="application/zip"))
@@ -65,13 +68,50 @@ def test_log_tail_of_a_1GiB_member_is_bounded(logs_server: HostileServer, method
     assert "huge.log" in text, f"the tail does not name the member: {report.describe()}"
 
 
-@pytest.mark.xfail(strict=True, reason=LOG_TAIL)
 def test_failed_job_with_5000_log_members_gets_a_bounded_message(logs_server: HostileServer) -> None:
     logs_server.route(LOGS, reply(200, zip_many_members(5000), content_type="application/zip"))
     report = probe.sync("job_failure", JOB, REPO, time_limit=LOG_TAIL_TIME)
     expect.clean_return(report)
     assert "VBrainJobFailedError" in (report.error or {}).get("type", ""), report.describe()
     assert report.message_length <= MESSAGE_LIMIT, f"a message of {report.message_length:,} characters"
+
+
+def test_failed_job_names_the_log_files_it_does_not_quote(logs_server: HostileServer) -> None:
+    logs_server.route(LOGS, reply(200, zip_many_members(30, lines=1), content_type="application/zip"))
+    report = probe.sync("job_failure", JOB, REPO, time_limit=QUICK)
+    expect.clean_return(report)
+    assert "--- worker-00009.log ---" in report.message, report.describe()
+    assert "20 more files not quoted: worker-00010.log" in report.message, report.describe()
+
+
+def _lying(archive: bytes, size: int) -> bytes:
+    """``archive`` (one member) with the member's uncompressed size stated as ``size`` in both headers."""
+    data = bytearray(archive)
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.index(signature)
+        data[at + offset : at + offset + 4] = struct.pack("<I", size)
+    return bytes(data)
+
+
+def test_log_member_that_inflates_past_its_stated_size_is_read_no_further(
+    logs_server: HostileServer,
+) -> None:
+    bomb = _lying(zip_one_huge_member(GiB), 4096)  # states 4 KiB, inflates to 1 GiB
+    logs_server.route(LOGS, reply(200, bomb, content_type="application/zip"))
+    report = probe.sync("job_log_tail", JOB, REPO, time_limit=QUICK)
+    tail = expect.clean_return(report, memory_mb=100)
+    assert "huge.log" in tail, report.describe()
+
+
+def test_logs_zip_with_a_huge_index_is_not_opened(logs_server: HostileServer) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # 100,000 empty members: an index of 5.5 MB
+        for number in range(100_000):
+            archive.writestr(f"{number}.log", b"")
+    logs_server.route(LOGS, reply(200, buffer.getvalue(), content_type="application/zip"))
+    report = probe.sync("job_failure", JOB, REPO, time_limit=QUICK)
+    expect.clean_return(report)
+    assert re.search(r"index takes 5\.\d MiB", report.message), report.describe()
 
 
 def test_failed_job_quotes_the_end_of_small_logs(logs_server: HostileServer) -> None:
