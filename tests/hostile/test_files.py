@@ -16,6 +16,7 @@ import pytest
 
 from tests.hostile import expect, probe
 from tests.hostile.conftest import (
+    EXECUTE,
     JOB,
     LOGS,
     MEMORY_BOUND_TIME,
@@ -183,7 +184,6 @@ def big_input(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason=UPLOAD)
 @pytest.mark.parametrize(
     ("method", "args", "path", "answer"),
     [
@@ -193,6 +193,13 @@ def big_input(tmp_path: Path) -> Path:
             REPOSITORIES,
             {"repository_id": REPO},
             id="create_repository-512MiB-input_file",
+        ),
+        pytest.param(
+            "execute_job",
+            (REPO,),
+            EXECUTE,
+            {"job_id": JOB},
+            id="execute_job-512MiB-input_file",
         ),
     ],
 )
@@ -211,3 +218,19 @@ def test_upload_streams_from_disk(
     assert expect.clean_return(report) == next(iter(answer.values()))
     (sent,) = server.requests(path)
     assert sent.body_size > 512 * MiB, "the file was not sent whole"
+    assert sent.header("content-length") == str(sent.body_size), "no Content-Length, or a wrong one"
+    assert sent.header("transfer-encoding") is None, "sent chunked: servers that refuse that would fail"
+
+
+def test_a_retried_upload_sends_the_file_again_from_its_start(server: HostileServer, tmp_path: Path) -> None:
+    path = tmp_path / "inputs.csv"
+    path.write_bytes(b"a,b\n" * (4 * MiB))  # 16 MiB
+    server.route(
+        REPOSITORIES,
+        reply(429, json={"message": "slow down"}, headers={"Retry-After": "0"}),
+        reply(201, json={"repository_id": REPO}),
+    )
+    report = probe.sync("create_repository", {"a": 1}, input_file=str(path), time_limit=MEMORY_BOUND_TIME)
+    assert expect.clean_return(report) == REPO
+    first, second = server.requests(REPOSITORIES)
+    assert first.body_size == second.body_size > 16 * MiB, (first.body_size, second.body_size)
