@@ -63,10 +63,10 @@ _LOG_INDEX_BYTES = 4 * 1024 * 1024
 _END_SEARCH = 22 + 65535 + 20
 #: Bytes per read of a log file, how many left-out files are named, and how long a quoted name gets.
 _READ_CHUNK = 64 * 1024
-#: Bytes per read of an upload while it is sent.
-_UPLOAD_CHUNK = 256 * 1024
 _NAMED_LEFT_OUT = 5
 _NAME_CHARS = 200
+#: Bytes per read of an upload while it is sent.
+_UPLOAD_CHUNK = 256 * 1024
 #: What a destination that is not a regular file is, as a refusal names it.
 _KINDS = {
     stat.S_IFIFO: "FIFO",
@@ -177,7 +177,10 @@ class MultipartBody:
         self._head = bytes(head)
         self._tail = f"\r\n--{boundary}--\r\n".encode()
         self._file = file
-        self._size = _size_of(file) or 0
+        size = _size_of(file)
+        if size is None:  # open_upload copies such a file to disk first
+            raise VBrainInputError("input_file", "its size cannot be read: open it with open_upload")
+        self._size = size
 
     def __len__(self) -> int:
         return len(self._head) + self._size + len(self._tail)
@@ -268,7 +271,7 @@ class Sink:
 def _refuse_special(path: Path) -> None:
     """Refuse a destination that exists and is not a regular file, without opening it (a FIFO would block)."""
     try:
-        mode = path.stat().st_mode  # follows a symbolic link: what it points at would be replaced
+        mode = path.stat().st_mode  # a symbolic link is judged by what it points at
     except (FileNotFoundError, NotADirectoryError):
         return
     except OSError as err:
@@ -310,8 +313,8 @@ def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> s
     At most :data:`LOG_TAIL_FILES` files are quoted (the others are counted and the first of them
     named), each by at most its last :data:`LOG_TAIL_BYTES` bytes; files are decompressed as a
     stream, :data:`LOG_READ_BYTES` for all of them together: a file larger than what is left of that
-    is named with its size, not read. A ZIP whose index is larger than a logs folder's ever is (a
-    million names, say) is not opened.
+    is named with its size, not read. A ZIP whose index is larger than a logs folder's ever is (over
+    :data:`_LOG_INDEX_BYTES`: some 60,000 names) is not opened.
     """
     with open(zip_path, "rb") as file:
         index = _index_bytes(file)
