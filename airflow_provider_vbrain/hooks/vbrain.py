@@ -275,9 +275,17 @@ class VBrainHook(_VBrainHookBase):
         return self.settings.api_url + _endpoints.job_path(job_id)
 
     def job_log_tail(self, job_id: str, repository_id: str, lines: int = LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of each file in a job's logs ZIP (downloaded to a temporary folder)."""
+        """The last ``lines`` lines of a job's log files, read from its logs ZIP in a temporary folder.
+
+        What is read is bounded (a few files, a few KiB each; see :func:`.log_tail`), whatever the
+        ZIP holds. A logs ZIP that cannot be read raises :class:`.VBrainError`.
+        """
         with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
-            return log_tail(self.download_job_logs(job_id, repository_id, folder), lines)
+            path = self.download_job_logs(job_id, repository_id, folder)
+            try:
+                return log_tail(path, lines)
+            except zipfile.BadZipFile as err:
+                raise VBrainError(f"The logs ZIP of job {job_id!r} cannot be read: {err}") from None
 
     def job_failure(
         self, job_id: str, repository_id: str, job_status: str = "failed"
@@ -285,7 +293,7 @@ class VBrainHook(_VBrainHookBase):
         """The error for a failed job, quoting the end of its logs when they can be read."""
         try:
             tail = self.job_log_tail(job_id, repository_id)
-        except (VBrainError, OSError, zipfile.BadZipFile) as err:
+        except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
         detail = f"end of its logs:\n{tail}" if tail else "its logs are empty"
         return VBrainJobFailedError(job_id, repository_id, job_status, detail)

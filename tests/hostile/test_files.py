@@ -69,6 +69,19 @@ def test_log_tail_of_a_1GiB_member_is_bounded(logs_server: HostileServer, method
     assert "huge.log" in text, f"the tail does not name the member: {report.describe()}"
 
 
+def test_a_corrupt_logs_zip_is_a_clear_error(logs_server: HostileServer) -> None:
+    """A body that starts as a ZIP but is not one: the hook raises a VBrainError naming the job, and
+    a failed job's error says its logs could not be read."""
+    corrupt = small_zip({"job.log": b"x" * 100})[:30] + b"\0" * 64
+    logs_server.route(LOGS, reply(200, corrupt, content_type="application/zip"))
+    expect.clean_failure(
+        probe.sync("job_log_tail", JOB, REPO, time_limit=QUICK), says=[JOB, "cannot be read"]
+    )
+    report = probe.sync("job_failure", JOB, REPO, time_limit=QUICK)
+    expect.clean_return(report)
+    assert "logs could not be read" in report.message, report.describe()
+
+
 def test_failed_job_with_5000_log_members_gets_a_bounded_message(logs_server: HostileServer) -> None:
     logs_server.route(LOGS, reply(200, zip_many_members(5000), content_type="application/zip"))
     report = probe.sync("job_failure", JOB, REPO, time_limit=LOG_TAIL_TIME)
