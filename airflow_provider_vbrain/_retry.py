@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Callable
 from datetime import timezone
@@ -59,11 +60,15 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         pass
     try:
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - now)
+    except OverflowError:
+        # A date beyond what Python can hold (year 10**20, an absurd zone offset): as far off as
+        # any wait can be, so the caller's cap applies.
+        return math.inf
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - now)
 
 
 def should_retry(creates: bool, outcome: Response | TransportFailure) -> bool:
