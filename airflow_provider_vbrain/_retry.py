@@ -74,14 +74,15 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 def should_retry(creates: bool, outcome: Response | TransportFailure) -> bool:
     """The one retry rule.
 
-    Safe requests retry 429, 502, 503, 504, failed connections and timeouts (not TLS failures).
+    Safe requests retry 429, 502, 503, 504, failed connections and timeouts (not TLS failures, nor
+    requests the HTTP library refused to send).
     A create (``POST /repository``, ``POST /job/execute``) is repeated only when
     the failure proves the server did not process it: no connection, 429, 503.
 
     :param creates: whether the request creates something (is not safe to repeat).
     """
     if isinstance(outcome, TransportFailure):
-        if outcome.kind is FailureKind.TLS:
+        if outcome.kind in (FailureKind.TLS, FailureKind.NOT_SENT):
             return False
         return outcome.kind is FailureKind.CONNECT or not creates
     statuses = NOT_PROCESSED_STATUSES if creates else RETRY_STATUSES
