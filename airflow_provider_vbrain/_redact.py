@@ -8,6 +8,7 @@ built from them can hold the key, in any spelling a leak could take.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -45,10 +46,8 @@ def _spellings(secret: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=8)
 def _byte_spellings(secret: str) -> tuple[bytes, ...]:
     spellings = {text.encode("utf-8") for text in _spellings(secret)}
-    try:
-        spellings.add(secret.encode("latin-1"))  # a server echoing the header's raw bytes
-    except UnicodeEncodeError:
-        pass
+    with contextlib.suppress(UnicodeEncodeError):  # a key as latin-1 bytes, as older clients sent it
+        spellings.add(secret.encode("latin-1"))
     return tuple(sorted(spellings, key=len, reverse=True)) if _spellings(secret) else ()
 
 

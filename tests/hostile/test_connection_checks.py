@@ -13,7 +13,6 @@ from tests.hostile import expect, probe
 from tests.hostile.conftest import QUICK, REPO, connect
 from tests.hostile.server import HostileServer, reply
 
-
 QUOTED_KEY = quote(API_KEY, safe="")
 
 
