@@ -86,27 +86,31 @@ def server_message(response: Response) -> str:
     body = response.body
     if not body.strip():
         return "(empty body)"
-    value = None
     if len(body) <= MESSAGE_SCAN:
         try:
-            value = json.loads(body)
+            quoted = _json_message(json.loads(body))
         except RecursionError:
             return "a JSON answer nested too deeply to read"
         except ValueError:
-            value = None
-    if isinstance(value, Mapping):
-        for key in ("error", "message", "detail"):
-            if value.get(key):
-                return clip(str(value[key]))
-        return clip(json.dumps(value))
-    if value is not None:
-        return clip(json.dumps(value))
+            quoted = None
+        if quoted is not None:
+            return quoted
     kind = response.content_type or "no content type"
     text = body[:MESSAGE_SCAN].decode("utf-8", errors="replace")
     title = _title(text)
     if title:
         return clip(f"non-JSON answer ({kind}): {title}")
     return clip(f"non-JSON answer ({kind}): {_strip_tags(text) or '(markup only)'}")
+
+
+def _json_message(value: Any) -> str | None:
+    """The message of a JSON error answer (None for ``null``, read as text)."""
+    if isinstance(value, Mapping):
+        for key in ("error", "message", "detail"):
+            if value.get(key):
+                return clip(str(value[key]))
+        return clip(json.dumps(value))
+    return None if value is None else clip(json.dumps(value))
 
 
 def _title(text: str) -> str:
