@@ -57,7 +57,7 @@ _LOOP_SETTINGS: weakref.WeakKeyDictionary[
 
 async def call(settings: VBrainSettings, application_id: str | None, request: ApiRequest[T]) -> T:
     """Run ``request`` to its value or typed error."""
-    steps = exchange(request, settings.retry)
+    steps = exchange(request, settings.retry, secret=settings.api_key)
     command = next(steps)
     while True:
         try:
@@ -114,6 +114,8 @@ def classify(err: BaseException) -> TransportFailure:
     """What an aiohttp exception says about whether the request left and may have been processed."""
     import aiohttp
 
+    if isinstance(err, aiohttp.InvalidURL):
+        return TransportFailure(FailureKind.NOT_SENT, err)
     if isinstance(err, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return TransportFailure(FailureKind.TLS, err)
     if isinstance(err, aiohttp.ClientConnectorError):

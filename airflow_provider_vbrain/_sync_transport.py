@@ -48,7 +48,7 @@ class SyncTransport:
         sink: Sink | None = None,
     ) -> T:
         """Run ``request`` to its value or typed error; a download's body goes to ``sink``."""
-        steps = exchange(request, settings.retry)
+        steps = exchange(request, settings.retry, secret=settings.api_key)
         command = next(steps)
         while True:
             try:
@@ -69,8 +69,10 @@ class SyncTransport:
         import requests
 
         request = command.request
+        headers = settings.headers(application_id, request.repository_id, request.accept)
         kwargs: dict[str, Any] = {
-            "headers": settings.headers(application_id, request.repository_id, request.accept),
+            # UTF-8 bytes, as aiohttp sends them: both hooks put the same bytes on the wire.
+            "headers": {name: value.encode("utf-8") for name, value in headers.items()},
             "params": request.query,
             "timeout": settings.timeout,
             "verify": settings.verify,
@@ -109,6 +111,15 @@ def classify(err: Exception) -> TransportFailure:
     import requests
     from urllib3.exceptions import NewConnectionError
 
+    if isinstance(
+        err,
+        requests.exceptions.InvalidHeader
+        | requests.exceptions.InvalidURL
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidJSONError,
+    ):
+        return TransportFailure(FailureKind.NOT_SENT, err)
     if isinstance(err, requests.exceptions.ConnectTimeout):
         return TransportFailure(FailureKind.CONNECT, err)
     if isinstance(err, requests.exceptions.Timeout):

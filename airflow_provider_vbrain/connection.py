@@ -29,6 +29,7 @@ __all__ = [
     "JOB_URL_PLACEHOLDERS",
     "VBrainSettings",
     "connection_id_under_test",
+    "header_value_problem",
     "read_settings",
 ]
 
@@ -38,6 +39,33 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 #: What extra ``job_url_template`` may name: ids only, so a link never carries a secret.
 JOB_URL_PLACEHOLDERS = ("job_id", "repository_id", "organization_id", "client_id", "application_id")
+
+
+#: The connection field each header comes from, for messages.
+_CONNECTION_FIELDS = {
+    _wire.ORGANIZATION_HEADER: "extra organization_id",
+    _wire.CLIENT_HEADER: "extra client_id",
+    _wire.USERNAME_HEADER: "login (username)",
+    _wire.API_KEY_HEADER: "password (API key)",
+}
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a header value, or None; the same rule for both hooks.
+
+    HTTP header values are latin-1 text without control characters, and the HTTP libraries
+    refuse (or servers strip) whitespace around them. Both hooks send a value's UTF-8 bytes
+    (aiohttp can send no other), so the sync and async hooks put the same bytes on the wire.
+    """
+    if _wire.CONTROL_CHARS.search(value):
+        return "contains a control character (such as a newline)"
+    if value != value.strip():
+        return "starts or ends with whitespace, which HTTP drops or refuses"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "holds characters outside latin-1, which an HTTP header cannot carry"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +130,13 @@ class VBrainSettings:
         if repository_id is not None:
             headers[_wire.REPOSITORY_HEADER] = repository_id
         for name, value in headers.items():
-            if _wire.CONTROL_CHARS.search(value):
-                # Never echo the value: it may be the key.
-                raise VBrainInputError(f"header {name}", "contains a control character (such as a newline)")
+            problem = header_value_problem(value)
+            if problem is None:
+                continue
+            # Never echo the value: it may be the key.
+            if name in _CONNECTION_FIELDS:
+                raise VBrainConfigError(self.conn_id, _CONNECTION_FIELDS[name], problem)
+            raise VBrainInputError(name, f"{problem} (sent as the {name} header)")
         return headers
 
     def job_web_url(self, job_id: str, repository_id: str, application_id: str | None) -> str | None:
@@ -214,6 +246,14 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     text = (host or "").strip()
     if not text:
         return DEFAULT_BASE_URL
+    if "@" in text:
+        # Never echo the host: what precedes the "@" is a user name and a password or key.
+        raise VBrainConfigError(
+            conn_id,
+            "host (base URL)",
+            "must not hold credentials (user:password@): put the username in Login and the API key "
+            "in Password",
+        )
     if "://" not in text:
         text = "https://" + text
     try:

@@ -62,15 +62,20 @@ class VBrainInputError(VBrainError, ValueError):
 
 
 class VBrainConnectionError(VBrainError):
-    """No usable HTTP answer: the server could not be reached, timed out or hung up."""
+    """No usable HTTP answer: the server could not be reached, timed out or hung up.
 
-    def __init__(self, endpoint: str, reason: str, attempts: int = 1) -> None:
+    :param kind: how the request failed (a ``FailureKind`` value such as ``"timed out"``), when
+        known. The library's own exception is not chained: its ``repr`` may hold request headers.
+    """
+
+    def __init__(self, endpoint: str, reason: str, attempts: int = 1, kind: str = "") -> None:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         super().__init__(f"VBrain {endpoint} failed{tries}: {reason}")
-        self.args = (endpoint, reason, attempts)
+        self.args = (endpoint, reason, attempts, kind)
         self.endpoint = endpoint
         self.reason = reason
         self.attempts = attempts
+        self.kind = kind
 
 
 class VBrainAPIError(VBrainError):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.connection import VBrainSettings
+from airflow_provider_vbrain.connection import VBrainSettings, header_value_problem
 from airflow_provider_vbrain.exceptions import VBrainConfigError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from tests.conftest import API_KEY, connection_json
@@ -296,3 +296,30 @@ def test_bad_job_url_templates_name_the_field(
     assert caught.value.field == "extra job_url_template"
     assert str(caught.value).startswith("VBrain connection 'vbrain_prod': extra job_url_template ")
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param("repo-1", None, id="ascii"),
+        pytest.param("répo-ü", None, id="latin-1"),
+        pytest.param(" repo-1", "whitespace", id="leading-space"),
+        pytest.param("repo-1 ", "whitespace", id="trailing-space"),
+        pytest.param("repo\n1", "control character", id="newline"),
+        pytest.param("repo-€", "latin-1", id="euro"),
+    ],
+)
+def test_header_values_one_rule(value: str, problem: str | None) -> None:
+    found = header_value_problem(value)
+    assert found is None if problem is None else problem in (found or "")
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["https://ana:secret-key@vbrain.example.com", "htps://ana:sec/ret@host", "ana:secret@host//api"],
+)
+def test_credentials_in_the_host_are_refused_unechoed(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    with pytest.raises(VBrainConfigError, match="credentials") as caught:
+        settings_for(monkeypatch, connection_json("http://x", host=host))
+    assert "sec" not in str(caught.value)
+    assert "sec" not in repr(caught.value.args)
