@@ -71,7 +71,6 @@ def _args(method: str) -> tuple[str, ...]:
     return (REPO,) if method == "list_jobs" else (JOB, REPO)
 
 
-@pytest.mark.xfail(strict=True, reason=BODY_LIMIT)
 @pytest.mark.parametrize(("path", "answer", "method"), SYNC_ATTACKS)
 def test_unbounded_body_fails_bounded_sync(
     memory_server: HostileServer, path: str, answer, method: str
@@ -81,7 +80,6 @@ def test_unbounded_body_fails_bounded_sync(
     expect.clean_failure(report, endpoint=ENDPOINTS[method], says=[expect.TOO_LARGE])
 
 
-@pytest.mark.xfail(strict=True, reason=BODY_LIMIT)
 @pytest.mark.parametrize(("path", "answer", "method"), ASYNC_ATTACKS)
 def test_unbounded_body_fails_bounded_async(
     memory_server: HostileServer, path: str, answer, method: str
@@ -91,7 +89,6 @@ def test_unbounded_body_fails_bounded_async(
     expect.clean_failure(report, endpoint=ENDPOINTS[method], says=[expect.TOO_LARGE])
 
 
-@pytest.mark.xfail(strict=True, reason=BODY_LIMIT)
 @pytest.mark.parametrize(("path", "answer", "method"), [GZIP_STATUS])
 def test_unbounded_status_body_ends_the_trigger_with_an_error_event(
     server: HostileServer, monkeypatch: pytest.MonkeyPatch, path: str, answer, method: str
@@ -110,14 +107,12 @@ def _status_of(size: int) -> bytes:
     return head + b"x" * (size - len(head) - 2) + b'"}'
 
 
-@pytest.mark.xfail(strict=True, reason=BODY_LIMIT)
 def test_valid_48MiB_status_answer_is_refused_by_the_default_cap(memory_server: HostileServer) -> None:
     memory_server.route(STATUS, reply(202, _status_of(48 * MiB)))
     report = probe.sync("get_job_status", JOB, REPO, time_limit=MEMORY_BOUND_TIME)
     expect.clean_failure(report, endpoint=f"/job/{JOB}", says=[expect.TOO_LARGE])
 
 
-@pytest.mark.xfail(strict=True, reason=NO_CAP)
 @pytest.mark.parametrize("hook", ["sync", "async"])
 def test_answer_over_max_answer_bytes_fails_naming_the_cap(
     server: HostileServer, monkeypatch: pytest.MonkeyPatch, hook: str
@@ -140,7 +135,6 @@ def test_answer_under_max_answer_bytes_is_read(
     assert status["raw_state"] == "started"
 
 
-@pytest.mark.xfail(strict=True, reason=NO_CAP)
 @pytest.mark.parametrize(
     ("path", "answer", "method"),
     [

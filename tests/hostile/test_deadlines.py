@@ -50,7 +50,6 @@ SYNC_CASES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=PER_READ)
 def test_trickling_or_endlessly_interim_answers_end_within_the_deadline_sync(
     server: HostileServer, tmp_path: Path
 ) -> None:

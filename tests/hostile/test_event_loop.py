@@ -54,7 +54,6 @@ def test_pathological_html_never_blocks_the_loop_async(server: HostileServer) ->
     expect.clean_failures(reports, [f"/job/{JOB}", f"/job/{JOB}/result"])
 
 
-@pytest.mark.xfail(strict=True, reason=BODY_LIMIT)
 def test_valid_48MiB_answer_is_refused_async(memory_server: HostileServer) -> None:
     """Refused for its size, before it is parsed on the event loop."""
     memory_server.route(STATUS, reply(202, huge_status()))
