@@ -24,10 +24,6 @@ from tests.hostile.conftest import (
 from tests.hostile.probe import Call
 from tests.hostile.server import HostileServer, interim_forever, silent, trickle
 
-PER_READ = (
-    "The sync timeout is per read, not per request: a trickling server keeps the call alive indefinitely"
-)
-
 #: Headers complete, then the body trickles (one byte every 0.2 s; a read never waits long).
 BODY_TRICKLE = trickle(
     b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", interval=0.2

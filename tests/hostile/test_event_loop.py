@@ -27,7 +27,6 @@ from tests.hostile.probe import Call
 from tests.hostile.server import HostileServer, MiB, reply
 
 QUADRATIC = "Quadratic error-message extraction: a non-JSON body is cleaned with regexes in quadratic time"
-BODY_LIMIT = "No limit on response bodies: a huge answer is read whole and parsed on the event loop"
 
 #: 32 KiB of ``<`` or of unclosed ``<title>``: small enough that today's quadratic cleaning ends
 #: (about a second of CPU, all of it inside one callback) and asyncio reports the block; 1 MiB, the
