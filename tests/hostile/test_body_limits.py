@@ -180,3 +180,31 @@ def test_download_under_max_download_bytes_is_kept(
         probe.sync("download_job_output", JOB, REPO, str(tmp_path), time_limit=QUICK)
     )
     assert Path(written).read_bytes() == archive
+
+
+@pytest.mark.parametrize("hook", ["sync", "async"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_answer_is_capped_by_its_decompressed_size(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch, hook: str, encoding: str
+) -> None:
+    """16 KiB on the wire, 16 MiB decompressed: the 64 KiB cap counts what the body expands to."""
+    connect(monkeypatch, server.url, max_answer_bytes=64 * 1024)
+    server.route(STATUS, gzip_bomb(16 * MiB, 202, encoding=encoding))
+    run = probe.sync if hook == "sync" else probe.asynchronous
+    report = run("get_job_status", JOB, REPO, time_limit=QUICK, memory_limit_mb=100)
+    expect.clean_failure(report, endpoint=f"/job/{JOB}", says=[expect.TOO_LARGE, "65,536", "max_answer_bytes"])
+    assert len(server.requests(STATUS)) == 1, "an answer over the cap is an answer: not retried"
+
+
+@pytest.mark.parametrize("hook", ["sync", "async"])
+def test_endless_error_answer_is_cut_at_the_cap_and_retried_as_its_status(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch, hook: str
+) -> None:
+    """An endless 503 page: its first ``max_answer_bytes`` are kept for the message, and the retry rule
+    treats it as the 503 it is."""
+    connect(monkeypatch, server.url, max_answer_bytes=64 * 1024)
+    server.route(STATUS, endless(503, prefix=b"<html>busy ", block=b"x" * 65536, content_type="text/html"))
+    run = probe.sync if hook == "sync" else probe.asynchronous
+    report = run("get_job_status", JOB, REPO, time_limit=QUICK)
+    expect.clean_failure(report, endpoint=f"/job/{JOB}", says=["503", "busy"])
+    assert len(server.requests(STATUS)) == 2, "a 503 is retried, whatever the size of its page"

@@ -85,3 +85,16 @@ def test_trickling_status_ends_the_trigger_with_an_error_event(trigger_server: H
     # Five polls in a row, each cut at the deadline, then the trigger gives up.
     report = probe.trigger(time_limit=TRIGGER_BOUND + 5 * 0.5, **trigger_kwargs())
     expect.clean_event(report, status="error", says=["timed out"])
+
+
+def test_trickling_download_ends_within_the_deadline_and_leaves_no_file(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    """A ZIP that arrives a byte at a time: cut at the deadline on each attempt, nothing kept."""
+    server.route(OUTPUT, DOWNLOAD_TRICKLE)
+    destination = tmp_path / "out" / "output.zip"
+    report = probe.sync("download_job_output", JOB, REPO, str(destination), time_limit=DEADLINE_BOUND)
+    expect.clean_failure(report, endpoint=f"/job/{JOB}/output", says=["timed out", "deadline"])
+    assert len(server.requests(OUTPUT)) == 2, "each of the two attempts should have been sent"
+    left = list(destination.parent.iterdir()) if destination.parent.exists() else []
+    assert not left, f"a download cut at its deadline left {left}"
