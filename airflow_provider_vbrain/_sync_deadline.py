@@ -9,6 +9,7 @@ ends whatever read is blocked on it. Between reads the transport checks the dead
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import socket
 import threading
@@ -80,12 +81,10 @@ class Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    try:
-        # The plain socket's shutdown, also for a TLS socket (whose own would drop its TLS state
-        # under the thread reading it): the blocked read sees the connection end.
+    # The plain socket's shutdown, also for a TLS socket (whose own would drop its TLS state
+    # under the thread reading it): the blocked read sees the connection end.
+    with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 def deadline_adapter() -> Any:
@@ -125,4 +124,6 @@ def _watched_pool(pool: type) -> type:
             return super().getresponse(*args, **kwargs)
 
     WatchedConnection.__name__ = WatchedConnection.__qualname__ = f"Watched{connection.__name__}"
-    return type(f"Watched{pool.__name__}", (pool,), {"ConnectionCls": WatchedConnection, "_vbrain_watched": True})
+    return type(
+        f"Watched{pool.__name__}", (pool,), {"ConnectionCls": WatchedConnection, "_vbrain_watched": True}
+    )

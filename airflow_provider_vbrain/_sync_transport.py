@@ -106,14 +106,18 @@ class SyncTransport:
                         if sink is not None and answer.status_code == 200:
 
                             def refuse(head: bytes) -> Exception:
-                                return not_a_zip(request.endpoint, Response(answer.status_code, headers, head))
+                                return not_a_zip(
+                                    request.endpoint, Response(answer.status_code, headers, head)
+                                )
 
                             chunks = _bounded(answer, CHUNK, deadline)
                             if settings.max_download_bytes is not None:
                                 chunks = _capped(chunks, settings.max_download_bytes, request.endpoint)
                             sink.write(zip_checked(chunks, refuse))
                             return Response(answer.status_code, headers)
-                        return Response(answer.status_code, headers, _read(answer, settings, request.endpoint, deadline))
+                        return Response(
+                            answer.status_code, headers, _read(answer, settings, request.endpoint, deadline)
+                        )
             except requests.exceptions.RequestException as err:
                 if deadline.passed():
                     return TransportFailure(FailureKind.TIMEOUT, _too_slow(settings.timeout, err))

@@ -237,7 +237,9 @@ def test_values_no_field_can_mean_are_refused(
     ("written", "expected"),
     [
         pytest.param({}, (8 * 1024 * 1024, None), id="defaults"),
-        pytest.param({"max_answer_bytes": "", "max_download_bytes": None}, (8 * 1024 * 1024, None), id="emptied"),
+        pytest.param(
+            {"max_answer_bytes": "", "max_download_bytes": None}, (8 * 1024 * 1024, None), id="emptied"
+        ),
         pytest.param({"max_answer_bytes": "65536", "max_download_bytes": 1e9}, (65536, 10**9), id="set"),
     ],
 )

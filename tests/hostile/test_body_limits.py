@@ -192,7 +192,9 @@ def test_compressed_answer_is_capped_by_its_decompressed_size(
     server.route(STATUS, gzip_bomb(16 * MiB, 202, encoding=encoding))
     run = probe.sync if hook == "sync" else probe.asynchronous
     report = run("get_job_status", JOB, REPO, time_limit=QUICK, memory_limit_mb=100)
-    expect.clean_failure(report, endpoint=f"/job/{JOB}", says=[expect.TOO_LARGE, "65,536", "max_answer_bytes"])
+    expect.clean_failure(
+        report, endpoint=f"/job/{JOB}", says=[expect.TOO_LARGE, "65,536", "max_answer_bytes"]
+    )
     assert len(server.requests(STATUS)) == 1, "an answer over the cap is an answer: not retried"
 
 
