@@ -106,7 +106,7 @@ async def _read(answer: aiohttp.ClientResponse, limit: int, endpoint: str) -> by
     """
     parts = []
     total = 0
-    async for chunk in answer.content.iter_any():
+    while chunk := await answer.content.readany():
         total += len(chunk)
         parts.append(chunk)
         if total > limit:

@@ -48,7 +48,8 @@ class Deadline:
             if not self._open:
                 return
             if not self.expired:
-                self._sockets.append(sock)
+                if sock not in self._sockets:
+                    self._sockets.append(sock)
                 return
         _shut(sock)
 
@@ -78,6 +79,12 @@ class Deadline:
             self._sockets = []
         if self._timer is not None:
             self._timer.cancel()
+
+
+def _watch(connection: Any) -> None:
+    deadline = getattr(_CURRENT, "deadline", None)
+    if deadline is not None:
+        deadline.watch(getattr(connection, "sock", None))
 
 
 def _shut(sock: socket.socket) -> None:
@@ -116,11 +123,19 @@ def _watched_pool(pool: type) -> type:
     connection = pool.ConnectionCls  # type: ignore[attr-defined]
 
     class WatchedConnection(connection):  # type: ignore[misc, valid-type]
+        # The socket is watched once connected (a new connection), when a request is sent on it
+        # (a reused one) and when its answer is read: an upload, the headers and the body alike.
+        def connect(self, *args: Any, **kwargs: Any) -> Any:
+            done = super().connect(*args, **kwargs)
+            _watch(self)
+            return done
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            _watch(self)
+            return super().request(*args, **kwargs)
+
         def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-            # Sent; from here on the answer is read from this socket, headers and body alike.
-            deadline = getattr(_CURRENT, "deadline", None)
-            if deadline is not None:
-                deadline.watch(getattr(self, "sock", None))
+            _watch(self)
             return super().getresponse(*args, **kwargs)
 
     WatchedConnection.__name__ = WatchedConnection.__qualname__ = f"Watched{connection.__name__}"
