@@ -132,6 +132,9 @@ def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterat
         if deadline.passed():
             raise requests.exceptions.ReadTimeout("deadline passed")
         yield chunk
+    if deadline.expired:
+        # The shut-down socket can read as the end of the headers or body: what came is not whole.
+        raise requests.exceptions.ReadTimeout("deadline passed")
 
 
 def _capped(chunks: Iterator[bytes], limit: int, endpoint: str) -> Iterator[bytes]:
