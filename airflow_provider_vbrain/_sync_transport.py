@@ -96,32 +96,33 @@ class SyncTransport:
             elif request.json_body is not None:
                 kwargs["json"] = request.json_body
             try:
-                with deadline:
-                    # Each socket operation waits at most the time left; the deadline ends the rest.
-                    kwargs["timeout"] = deadline.left()
-                    with self.session.request(
-                        request.method, settings.api_url + request.path, **kwargs
-                    ) as answer:
-                        headers = {k.lower(): v for k, v in answer.headers.items()}
-                        if sink is not None and answer.status_code == 200:
+                # Each socket operation waits at most the time left; the deadline ends the rest.
+                with (
+                    deadline,
+                    self.session.request(
+                        request.method, settings.api_url + request.path, timeout=deadline.left(), **kwargs
+                    ) as answer,
+                ):
+                    headers = {k.lower(): v for k, v in answer.headers.items()}
+                    if sink is not None and answer.status_code == 200:
 
-                            def refuse(head: bytes) -> Exception:
-                                return not_a_zip(
-                                    request.endpoint, Response(answer.status_code, headers, head)
-                                )
+                        def refuse(head: bytes) -> Exception:
+                            return not_a_zip(request.endpoint, Response(answer.status_code, headers, head))
 
-                            chunks = _bounded(answer, CHUNK, deadline)
-                            if settings.max_download_bytes is not None:
-                                chunks = _capped(chunks, settings.max_download_bytes, request.endpoint)
-                            sink.write(zip_checked(chunks, refuse))
-                            return Response(answer.status_code, headers)
-                        return Response(
-                            answer.status_code, headers, _read(answer, settings, request.endpoint, deadline)
-                        )
+                        chunks = _bounded(answer, CHUNK, deadline)
+                        if settings.max_download_bytes is not None:
+                            chunks = _capped(chunks, settings.max_download_bytes, request.endpoint)
+                        sink.write(zip_checked(chunks, refuse))
+                        return Response(answer.status_code, headers)
+                    return Response(
+                        answer.status_code, headers, _read(answer, settings, request.endpoint, deadline)
+                    )
             except requests.exceptions.RequestException as err:
-                if deadline.passed():
+                failure = classify(err)
+                if failure.may_have_been_processed and deadline.passed():
+                    # Cut at the deadline (a connection never made stays "could not connect").
                     return TransportFailure(FailureKind.TIMEOUT, _too_slow(settings.timeout, err))
-                return classify(err)
+                return failure
 
 
 def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterator[bytes]:
