@@ -25,7 +25,8 @@ class Deadline:
     """The time a request may take, counted from entering the ``with`` block."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+        # Clamped to what a timer (and a socket) can wait: a huge timeout means "no deadline" anyway.
+        self.seconds = min(seconds, threading.TIMEOUT_MAX, 365 * 24 * 3600)
         self.expired = False
         self._at = 0.0
         self._sockets: list[socket.socket] = []
