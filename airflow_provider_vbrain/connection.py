@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_vbrain import _wire
 from airflow_provider_vbrain._compat import mask_secret
-from airflow_provider_vbrain._form import DEFAULT_TIMEOUT
+from airflow_provider_vbrain._form import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TIMEOUT
 from airflow_provider_vbrain._retry import RetryPolicy
 from airflow_provider_vbrain._wire import API_PREFIX, DEFAULT_BASE_URL
 from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
@@ -79,11 +79,13 @@ class VBrainSettings:
     :param organization_id: sent as ``organization_id``.
     :param client_id: sent as ``client_id``.
     :param application_id: default ``application_id`` for requests, may be None.
-    :param timeout: seconds allowed for each HTTP request.
+    :param timeout: seconds allowed for each HTTP request, from connecting to the answer's last byte.
     :param verify: TLS verification: True, False or a CA-bundle path.
     :param retry: how transient failures are retried.
     :param job_url_template: the address of a job's page in VBrain's web UI, with
         placeholders among :data:`JOB_URL_PLACEHOLDERS`; None when not set.
+    :param max_answer_bytes: most bytes of an answer read (decompressed); downloads excepted.
+    :param max_download_bytes: most bytes of a download; None for no limit.
     """
 
     conn_id: str
@@ -97,6 +99,8 @@ class VBrainSettings:
     verify: bool | str = True
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     job_url_template: str | None = None
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_download_bytes: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -187,6 +191,9 @@ class VBrainSettings:
             verify=_verify(conn_id, extra.get("verify")),
             retry=_retry_policy(conn_id, extra),
             job_url_template=_job_url_template(conn_id, extra.get("job_url_template")),
+            max_answer_bytes=_byte_count(conn_id, "max_answer_bytes", extra.get("max_answer_bytes"))
+            or DEFAULT_MAX_ANSWER_BYTES,
+            max_download_bytes=_byte_count(conn_id, "max_download_bytes", extra.get("max_download_bytes")),
         )
 
 
@@ -313,6 +320,16 @@ def _positive(conn_id: str, field: str, value: Any, default: float) -> float:
     if not 0 < number < float("inf"):
         raise VBrainConfigError(conn_id, f"extra {field}", f"must be a positive number, got {value!r}")
     return number
+
+
+def _byte_count(conn_id: str, field: str, value: Any) -> int | None:
+    """A positive whole number of bytes from the extra (a number or its text); None when unset."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = _positive(conn_id, field, value, 1)
+    if number != int(number):
+        raise VBrainConfigError(conn_id, f"extra {field}", f"must be a whole number of bytes, got {value!r}")
+    return int(number)
 
 
 def _verify(conn_id: str, value: Any) -> bool | str:

@@ -219,6 +219,10 @@ def test_what_the_form_writes_is_read(
         pytest.param({"timeout": True}, "extra timeout", id="switch-as-timeout"),
         pytest.param({"timeout": "inf"}, "extra timeout", id="infinite-timeout"),
         pytest.param({"verify": ["a"]}, "extra verify", id="verify-list"),
+        pytest.param({"max_answer_bytes": 0}, "extra max_answer_bytes", id="zero-answer-cap"),
+        pytest.param({"max_answer_bytes": "1.5"}, "extra max_answer_bytes", id="fractional-answer-cap"),
+        pytest.param({"max_download_bytes": "lots"}, "extra max_download_bytes", id="download-cap-text"),
+        pytest.param({"max_download_bytes": "nan"}, "extra max_download_bytes", id="download-cap-nan"),
     ],
 )
 def test_values_no_field_can_mean_are_refused(
@@ -227,6 +231,23 @@ def test_values_no_field_can_mean_are_refused(
     with pytest.raises(VBrainConfigError) as caught:
         settings_for(monkeypatch, raw(extra={"organization_id": "a", "client_id": "b", **extra}))
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        pytest.param({}, (8 * 1024 * 1024, None), id="defaults"),
+        pytest.param(
+            {"max_answer_bytes": "", "max_download_bytes": None}, (8 * 1024 * 1024, None), id="emptied"
+        ),
+        pytest.param({"max_answer_bytes": "65536", "max_download_bytes": 1e9}, (65536, 10**9), id="set"),
+    ],
+)
+def test_size_caps_are_read(
+    monkeypatch: pytest.MonkeyPatch, written: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    settings = settings_for(monkeypatch, raw(extra={"organization_id": "a", "client_id": "b", **written}))
+    assert (settings.max_answer_bytes, settings.max_download_bytes) == expected
 
 
 def test_port_field_agreeing_with_the_url_is_fine_and_a_conflict_is_named(

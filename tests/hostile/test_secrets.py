@@ -11,7 +11,16 @@ from urllib.parse import quote
 import pytest
 
 from tests.hostile import expect, probe
-from tests.hostile.conftest import JOB, QUICK, REPO, REPOSITORIES, STATUS, TRIGGER_BOUND, trigger_kwargs
+from tests.hostile.conftest import (
+    JOB,
+    OUTPUT,
+    QUICK,
+    REPO,
+    REPOSITORIES,
+    STATUS,
+    TRIGGER_BOUND,
+    trigger_kwargs,
+)
 from tests.hostile.server import HostileServer, Request, redirect, reply
 
 
@@ -50,6 +59,14 @@ ECHOES = [
 def test_echoed_key_is_redacted_sync(server: HostileServer, answer) -> None:
     server.route(STATUS, answer())
     expect.clean_failure(probe.sync("get_job_status", JOB, REPO, time_limit=QUICK), endpoint=f"/job/{JOB}")
+
+
+def test_echoed_key_in_a_download_that_is_not_a_zip_is_redacted(server: HostileServer, tmp_path) -> None:
+    """A gateway's 200 page instead of the ZIP, quoting the key: the error quotes the page, not the key."""
+    server.route(OUTPUT, reply(200, json=lambda r: {"message": f"session for {_key(r)} expired"}))
+    report = probe.sync("download_job_output", JOB, REPO, str(tmp_path), time_limit=QUICK)
+    expect.clean_failure(report, says=["expected a ZIP", "session for"])
+    assert not list(tmp_path.iterdir()), "a file was left behind"
 
 
 @pytest.mark.parametrize("answer", [ECHOES[0], ECHOES[4]])
