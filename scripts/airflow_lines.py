@@ -82,6 +82,8 @@ LINES = (
         {
             "universal-pathlib==0.2.6": "0.3 breaks ObjectStoragePath (3.0 allows it, 3.1 caps it)",
             "fastapi==0.116.2": "newer FastAPI and Cadwyn make the execution API reject every task's start",
+            "pyjwt==2.10.1": "2.11+ refuses 3.0's tokens without an issuer (TypeError: Issuer (iss) must be "
+            "a string): the in-process API's answers fail",
         },
     ),
     Line("3.1", "3.1.8", EVERY_LINE),

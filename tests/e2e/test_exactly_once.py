@@ -12,6 +12,7 @@ over real HTTP; ``test_retried_dags_never_duplicate`` runs whole DAGs with ``dag
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any
 
@@ -160,18 +161,35 @@ def test_a_lost_repository_create_answer_never_makes_a_second_repository(conn: A
     assert len(conn.repositories()) == 1
 
 
-@pytest.mark.parametrize("mode", ["deferrable", "blocking"])
+#: Airflow 3.0's dag.test() starts a deferred task's retry with the failed try's trigger event
+#: (the new try resumes in execute_complete, so it fails again without running execute).
+DEFERRED_RETRY = pytest.param(
+    "deferrable",
+    marks=pytest.mark.skipif(
+        version("apache-airflow").startswith("3.0."),
+        reason="Airflow 3.0's dag.test() resumes a deferred task's retry with the old try's event",
+    ),
+)
+
+
+@pytest.mark.parametrize("mode", [DEFERRED_RETRY, "blocking"])
 def test_retried_dags_never_duplicate(
     run_dag: Any, conn: Any, vbrain_emulator_profile: Profile, mode: str
 ) -> None:
-    """A whole DAG whose execute task fails after submitting (a poll refused) and is retried."""
+    """A whole DAG whose execute task fails after submitting (a poll refused) and is retried.
+
+    Asserted on what happened (task states, XCom, the emulator's jobs and request log), not on
+    log lines, whose capture differs between Airflow lines."""
     conn.inject_fault(403, method="GET", path=STATUS, count=1)
-    dag_run, states, printed = run_dag(f"e2e_reattach_{mode}")
+    dag_run, states, _ = run_dag(f"e2e_reattach_{mode}")
     (job,) = conn.jobs()
+    creates = [r for r in conn.requests() if r["method"] == "POST" and r["path"] == "/api/v1/job/execute"]
+    assert len(creates) == 1, creates
     if tells_jobs_apart(vbrain_emulator_profile):
         assert state(dag_run) == "success", states
+        assert xcom(dag_run, "execute") == job["job_id"]
         assert xcom(dag_run, "execute", key="result") == {"value": 200}
-        assert f"Reattaching to job {job['job_id']}" in printed
-    else:
-        assert states["execute"] == "failed"
-        assert "Cannot tell whether an earlier try of this task already created a job" in printed
+    else:  # the retry could not tell whether its first try had submitted: it failed, creating nothing
+        assert states["execute"] == "failed", states
+        listings = [r for r in conn.requests() if r["method"] == "GET" and r["path"] == "/api/v1/job"]
+        assert listings, "the retry never looked for the earlier job"

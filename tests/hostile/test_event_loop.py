@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import time
 
-import pytest
-
 from tests.hostile import expect, probe
 from tests.hostile.conftest import (
     JOB,
@@ -25,7 +23,6 @@ from tests.hostile.conftest import (
 )
 from tests.hostile.probe import Call
 from tests.hostile.server import HostileServer, MiB, reply
-
 
 #: 32 KiB of ``<`` or of unclosed ``<title>``: small enough that today's quadratic cleaning ends
 #: (about a second of CPU, all of it inside one callback) and asyncio reports the block; 1 MiB, the
