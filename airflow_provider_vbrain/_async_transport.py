@@ -79,7 +79,8 @@ async def _send(
     request = command.request
     if request.upload is not None:
         raise VBrainInputError("input_file", "uploads are sent with the sync VBrainHook")
-    log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+    if log.isEnabledFor(logging.DEBUG):  # the arguments cost a string on every poll otherwise
+        log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
     try:
         async with shared_session().request(
             request.method,
