@@ -79,7 +79,8 @@ async def _send(
     request = command.request
     if request.upload is not None:
         raise VBrainInputError("input_file", "uploads are sent with the sync VBrainHook")
-    log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+    if log.isEnabledFor(logging.DEBUG):  # the arguments cost a string on every poll otherwise
+        log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
     try:
         async with shared_session().request(
             request.method,
@@ -221,7 +222,12 @@ def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
-@functools.lru_cache(maxsize=16)
+_SSL_CACHE_SIZE = 16
+#: The CA bundles already loaded, by path: looked up on the loop, so a poll takes no trip to a thread.
+_SSL_LOADED: dict[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=_SSL_CACHE_SIZE)
 def _ssl_context(ca: str) -> Any:
     import ssl
 
@@ -234,9 +240,16 @@ async def _ssl_option(settings: VBrainSettings) -> Any:
     """aiohttp's ``ssl`` argument for the connection's ``verify``; a CA bundle is loaded off the loop."""
     if isinstance(settings.verify, bool):
         return settings.verify
+    loaded = _SSL_LOADED.get(settings.verify)
+    if loaded is not None:  # every poll after the first: no trip to a thread
+        return loaded
     try:
-        return await asyncio.to_thread(_ssl_context, settings.verify)
+        loaded = await asyncio.to_thread(_ssl_context, settings.verify)
     except (OSError, ValueError) as err:
         raise VBrainConfigError(
             settings.conn_id, "extra verify", f"cannot load the CA bundle: {err}"
         ) from err
+    if len(_SSL_LOADED) >= _SSL_CACHE_SIZE:
+        _SSL_LOADED.clear()
+    _SSL_LOADED[settings.verify] = loaded
+    return loaded

@@ -8,6 +8,7 @@ Nothing here sends anything; a bad argument fails before any request.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -79,9 +80,9 @@ class ApiRequest(Generic[T]):
     creates: str | None = None
     download: bool = False
 
-    @property
+    @functools.cached_property
     def endpoint(self) -> str:
-        """Method and full path, as error messages show it."""
+        """Method and full path, as error messages show it (a request polled again reuses it)."""
         return f"{self.method} {API_PREFIX}{self.path}"
 
     @property

@@ -52,6 +52,9 @@ class JobState(str, enum.Enum):
         return self.value
 
 
+_STATES = {state.value: state for state in JobState}
+
+
 @dataclasses.dataclass(frozen=True)
 class JobStatus:
     """One answer of ``GET /job/{job_id}``.
@@ -87,9 +90,8 @@ class JobStatus:
         means over, and whether it succeeded is then decided by ``/result``.
         """
         raw = str(body.get("job_status", "")).strip()
-        try:
-            state = JobState(raw.lower())
-        except ValueError:
+        state = _STATES.get(raw.lower())  # a dict, not JobState(...): this runs on every poll
+        if state is None:
             state = JobState.FINISHED if http_status == 200 else JobState.STARTED
         if http_status == 202 and state.terminal:
             # The HTTP status is the documented signal; trust it over the field.

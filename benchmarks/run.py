@@ -3,6 +3,13 @@
 Full runs write ``benchmarks/results/latest.json``, ``docs/benchmarks.md`` and
 ``docs/_static/benchmarks.png``. Quick runs do every benchmark once at a tiny size, only to keep the
 scripts working, and exit non-zero when one breaks.
+
+``--point N:TRANSPORT`` (repeatable) measures only the triggerer load at those points, each poller of
+``--pollers`` (default ``vbrain,bare``) in its own client process, and writes nothing: for checking a
+change to the trigger's cost per poll against the bare poller of the same run, in a minute or two.
+For example ``uv run --locked python benchmarks/run.py --point 1000:plain --point 1000:tls``. With
+``VBRAIN_BENCH_PROFILE=DIR`` set, each client also writes a cProfile of its waits to ``DIR`` (the
+profiler slows the client, so CPU figures of such a run are not comparable).
 """
 
 from __future__ import annotations
@@ -33,8 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="each benchmark once at a tiny size")
     parser.add_argument("--no-write", action="store_true", help="write no results or docs")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only this one (repeatable)")
+    parser.add_argument(
+        "--point",
+        action="append",
+        metavar="N:TRANSPORT",
+        help="triggerer load only, at N waits over plain or tls (repeatable; writes nothing)",
+    )
+    parser.add_argument("--pollers", default="vbrain,bare", help="with --point: the pollers, comma-separated")
     args = parser.parse_args(argv)
     chosen = args.only or list(BENCHMARKS)
+    points = None
+    if args.point:
+        chosen, args.no_write = ["triggerer"], True
+        points = [([poller], *_point(text)) for text in args.point for poller in args.pollers.split(",")]
     # Airflow homes, certificates and child logs all go under one folder, removed after a clean run.
     _common.TEMP_ROOT = temp_dir("vbrain-bench-")
     log_dir = temp_dir("logs-")
@@ -55,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "triggerer" in chosen:
         say("triggerer load")
-        attempt("triggerer", lambda: triggerer_load.run(args.quick, log_dir, say))
+        attempt("triggerer", lambda: triggerer_load.run(args.quick, log_dir, say, points))
     parse_done: dict[str, Any] = {}
     if "worker_slot" in chosen:
         say("worker-slot time" + (" (parse cost measured while the jobs run)" if not args.quick else ""))
@@ -86,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         report.write(results)
         say("wrote benchmarks/results/latest.json, docs/benchmarks.md, docs/_static/benchmarks.png")
     return 0
+
+
+def _point(text: str) -> tuple[int, str]:
+    n, _, transport = text.partition(":")
+    if not n.isdigit() or transport not in ("plain", "tls"):
+        raise SystemExit(f"--point {text!r}: expected N:plain or N:tls, e.g. 1000:tls")
+    return int(n), transport
 
 
 def _printer() -> Any:

@@ -60,8 +60,10 @@ FULL_SCHEDULE: list[tuple[list[str], int, str]] = [
 # ----------------------------------------------------------------------------------- parent side
 
 
-def run(quick: bool, log_dir: Path, say: Any = print) -> dict[str, Any]:
-    """Every measurement of the schedule (or a tiny one with ``quick``); the results as a dict."""
+def run(
+    quick: bool, log_dir: Path, say: Any = print, points: list[tuple[list[str], int, str]] | None = None
+) -> dict[str, Any]:
+    """Every measurement of the schedule (or a tiny one with ``quick``, or only ``points``); the results."""
     cert_dir = temp_dir("vbrain-bench-tls-")
     cert, key = make_certificate(cert_dir)
     settings = {
@@ -76,6 +78,8 @@ def run(quick: bool, log_dir: Path, say: Any = print) -> dict[str, Any]:
             (["vbrain", "http", "bare", "http_status"], 5, "plain"),
             (["vbrain", "http", "bare"], 5, "tls"),
         ]
+    elif points:
+        groups = points
     else:
         groups = [
             ([*pollers, "http_status"] if pollers == ["http"] and n == 100 else pollers, n, transport)
@@ -344,9 +348,23 @@ def client(spec: dict[str, Any]) -> None:
         baseline = _rss_bytes()
         waits.build()
         _control(url, "/_bench/reset", {}, cafile)
-        measured = asyncio.run(_measure(waits))
+        profiling = os.environ.get("VBRAIN_BENCH_PROFILE")
+        measured = _profiled(waits) if profiling else asyncio.run(_measure(waits))
         stats = _control(url, "/_bench/stats", None, cafile)
         print("RESULT " + json.dumps(_summary(poller, spec, waits, stats, baseline, measured)), flush=True)
+
+
+def _profiled(waits: Waits) -> dict[str, Any]:
+    """:func:`_measure` under cProfile, the profile written to ``$VBRAIN_BENCH_PROFILE`` (see run.py)."""
+    import cProfile
+
+    transport = "tls" if waits.spec.get("cafile") else "plain"
+    target = Path(os.environ["VBRAIN_BENCH_PROFILE"]) / f"{waits.poller}-{transport}-{waits.spec['n']}.prof"
+    with cProfile.Profile() as profile:
+        measured = asyncio.run(_measure(waits))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    profile.dump_stats(target)
+    return measured
 
 
 def _summary(

@@ -314,6 +314,8 @@ class VBrainAsyncHook(_VBrainHookBase):
     so a triggerer waiting on many jobs reuses its connections.
     """
 
+    _status_request: tuple[tuple[str, str], ApiRequest[JobStatus]] | None = None
+
     async def get_settings(self) -> VBrainSettings:
         """The connection's settings, read without blocking the event loop.
 
@@ -351,7 +353,14 @@ class VBrainAsyncHook(_VBrainHookBase):
 
     async def get_job_status(self, job_id: str, repository_id: str) -> JobStatus:
         """See :meth:`VBrainHook.get_job_status`."""
-        return await self._call(_endpoints.get_job_status(job_id, repository_id))
+        # A trigger asks for the same job's status on every poll: its request is built once.
+        last = self._status_request
+        if last is None or last[0] != (job_id, repository_id):
+            last = self._status_request = (
+                (job_id, repository_id),
+                _endpoints.get_job_status(job_id, repository_id),
+            )
+        return await self._call(last[1])
 
     async def get_job_result(self, job_id: str, repository_id: str) -> Any:
         """See :meth:`VBrainHook.get_job_result`."""
