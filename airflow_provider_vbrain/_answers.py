@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from airflow_provider_vbrain._http import MESSAGE_LIMIT, Response, clip
 from airflow_provider_vbrain.exceptions import (
+    VBrainAnswerTooLargeError,
     VBrainAPIError,
     VBrainAuthError,
     VBrainBadRequestError,
@@ -24,6 +25,7 @@ from airflow_provider_vbrain.exceptions import (
 from airflow_provider_vbrain.jobs import JobStatus
 
 __all__ = [
+    "AnswerBody",
     "Parser",
     "api_error",
     "body_bytes",
@@ -39,6 +41,39 @@ __all__ = [
 T = TypeVar("T")
 #: Turns a successful answer of an endpoint into the caller's value.
 Parser = Callable[[str, Response], T]
+
+
+class AnswerBody:
+    """An answer's body as it streams in, up to ``limit`` bytes: what both transports read through.
+
+    Past the limit a successful answer fails with :class:`.VBrainAnswerTooLargeError` (it is the
+    answer, not a lost connection: not retried); an error answer is kept cut at the limit, for
+    its message and the retry rule.
+    """
+
+    __slots__ = ("_endpoint", "_limit", "_parts", "_status", "_total")
+
+    def __init__(self, status: int, limit: int, endpoint: str) -> None:
+        self._status, self._limit, self._endpoint = status, limit, endpoint
+        self._parts: list[bytes] = []
+        self._total = 0
+
+    def full(self, chunk: bytes) -> bool:
+        """Take ``chunk``; whether the body is at its limit (read no further)."""
+        self._parts.append(chunk)
+        self._total += len(chunk)
+        if self._total <= self._limit:
+            return False
+        if self._status < 300:
+            raise VBrainAnswerTooLargeError(self._endpoint, self._limit, "max_answer_bytes")
+        return True
+
+    def collected(self) -> bytes:
+        """What was read, cut at the limit."""
+        parts = self._parts
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        return body[: self._limit]
+
 
 #: Bytes of an error body read for its message: a longer JSON body is quoted as text, and text is
 #: cleaned only this far (the message quotes a few hundred characters of it at most).

@@ -17,12 +17,13 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_vbrain._answers import AnswerBody
 from airflow_provider_vbrain._compat import aget_connection
 from airflow_provider_vbrain._endpoints import ApiRequest
 from airflow_provider_vbrain._exchange import Send, exchange
 from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
 from airflow_provider_vbrain.connection import VBrainSettings, read_settings
-from airflow_provider_vbrain.exceptions import VBrainAnswerTooLargeError, VBrainConfigError, VBrainInputError
+from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -100,21 +101,11 @@ async def _send(
 
 
 async def _read(answer: aiohttp.ClientResponse, limit: int, endpoint: str) -> bytes:
-    """The whole answer, up to ``limit`` bytes decompressed (aiohttp decompresses as it streams).
-
-    Past the cap a successful answer fails (it is the answer, not a lost connection: not
-    retried); an error answer is kept cut at the cap, for its message and the retry rule.
-    """
-    parts = []
-    total = 0
-    while chunk := await answer.content.readany():
-        total += len(chunk)
-        parts.append(chunk)
-        if total > limit:
-            if answer.status < 300:
-                raise VBrainAnswerTooLargeError(endpoint, limit, "max_answer_bytes")
-            return b"".join(parts)[:limit]
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    """The whole answer, up to ``limit`` bytes decompressed (aiohttp decompresses as it streams)."""
+    body = AnswerBody(answer.status, limit, endpoint)
+    while (chunk := await answer.content.readany()) and not body.full(chunk):
+        pass
+    return body.collected()
 
 
 def _form_data(request: ApiRequest[Any]) -> Any:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_vbrain._answers import not_a_zip
+from airflow_provider_vbrain._answers import AnswerBody, not_a_zip
 from airflow_provider_vbrain._endpoints import ApiRequest
 from airflow_provider_vbrain._exchange import Send, exchange
 from airflow_provider_vbrain._files import MultipartBody, Sink, open_upload, zip_checked
@@ -154,22 +154,12 @@ def _capped(chunks: Iterator[bytes], limit: int, endpoint: str) -> Iterator[byte
 
 
 def _read(answer: requests.Response, settings: VBrainSettings, endpoint: str, deadline: Deadline) -> bytes:
-    """The whole answer, up to ``max_answer_bytes`` decompressed.
-
-    Past the cap a successful answer fails (it is the answer, not a lost connection: not
-    retried); an error answer is kept cut at the cap, for its message and the retry rule.
-    """
-    limit = settings.max_answer_bytes
-    parts = []
-    total = 0
+    """The whole answer, up to ``max_answer_bytes`` decompressed."""
+    body = AnswerBody(answer.status_code, settings.max_answer_bytes, endpoint)
     for chunk in _bounded(answer, ANSWER_CHUNK, deadline):
-        total += len(chunk)
-        parts.append(chunk)
-        if total > limit:
-            if answer.status_code < 300:
-                raise VBrainAnswerTooLargeError(endpoint, limit, "max_answer_bytes")
-            return b"".join(parts)[:limit]
-    return b"".join(parts)
+        if body.full(chunk):
+            break
+    return body.collected()
 
 
 def _too_slow(seconds: float, err: Exception) -> Exception:
