@@ -1,19 +1,33 @@
 """Imported by the probes' fork server only: what a worker or triggerer has done long before it calls
 VBrain, done once here so that no probe pays for it inside its time bound.
 
-Airflow 2 builds an ORM ``Connection`` for every connection it reads, and the first one configures
-every SQLAlchemy mapper (about a second on a loaded machine).
+A worker has read connections before: the first read loads Airflow's secrets backends (and on
+Airflow 2 configures every SQLAlchemy mapper for the ORM ``Connection``), about a second on a loaded
+machine. It has imported its HTTP clients too. Both are done here, with a connection of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 
-import airflow
+import aiohttp  # noqa: F401
+import requests  # noqa: F401
 
-if airflow.__version__.startswith("2."):
-    with contextlib.suppress(Exception):
-        from airflow.models.connection import Connection  # noqa: F401
-        from sqlalchemy.orm import configure_mappers
+from airflow_provider_vbrain._compat import BaseHook
+from airflow_provider_vbrain.connection import read_settings
 
-        configure_mappers()
+_WARM = "vbrain_hostile_warm"
+os.environ[f"AIRFLOW_CONN_{_WARM.upper()}"] = json.dumps(
+    {
+        "conn_type": "vbrain",
+        "host": "http://127.0.0.1:9",
+        "login": "warm-up-user",
+        "password": "warm-up-key",
+        "extra": {"organization_id": "warm-up-org", "client_id": "warm-up-client"},
+    }
+)
+with contextlib.suppress(Exception):
+    read_settings(BaseHook.get_connection(_WARM))
+del os.environ[f"AIRFLOW_CONN_{_WARM.upper()}"]
