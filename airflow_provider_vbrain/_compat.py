@@ -33,6 +33,7 @@ __all__ = [
     "mask_secret",
     "object_storage_path",
     "start_trigger_args",
+    "task_end_event",
     "triggerer_renders_templates",
     "xcom_arg_template",
     "xcom_value",
@@ -135,6 +136,17 @@ def xcom_value(ti_key: Any, key: str) -> Any:
 def start_trigger_args(**kwargs: Any) -> Any:
     """Airflow's ``StartTriggerArgs``: the trigger a task starts with when it starts on the triggerer."""
     return _require("StartTriggerArgs", "airflow.triggers.base")(**kwargs)
+
+
+def task_end_event(succeeded: bool, xcoms: Mapping[str, Any] | None = None) -> Any:
+    """The trigger event that ends a task on the triggerer, without resuming it on a worker; None
+    where this Airflow has none (``TaskSuccessEvent`` and ``TaskFailedEvent``, from Airflow 2.10).
+
+    :param succeeded: end the task ``success`` (else ``failed``).
+    :param xcoms: XComs Airflow pushes for the task as it ends it (key to JSON value).
+    """
+    event = find("TaskSuccessEvent" if succeeded else "TaskFailedEvent", "airflow.triggers.base")
+    return None if event is None else event(xcoms=dict(xcoms) if xcoms else None)
 
 
 def triggerer_renders_templates() -> bool:

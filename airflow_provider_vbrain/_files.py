@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from airflow_provider_vbrain._compat import object_storage_path
@@ -180,7 +180,7 @@ def zip_checked(chunks: Iterable[bytes], refuse: Callable[[bytes], Exception]) -
 # --------------------------------------------------------------------------- log tails
 
 
-def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> str:
+def log_tail(zip_path: str | os.PathLike[str] | IO[bytes], lines: int = LOG_TAIL_LINES) -> str:
     """The last ``lines`` lines of every text file in a logs ZIP, each under its name."""
     parts = []
     with zipfile.ZipFile(zip_path) as archive:

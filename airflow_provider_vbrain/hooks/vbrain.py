@@ -8,8 +8,10 @@ core, for both hooks.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
+import io
 import tempfile
 import time
 import zipfile
@@ -287,8 +289,7 @@ class VBrainHook(_VBrainHookBase):
             tail = self.job_log_tail(job_id, repository_id)
         except (VBrainError, OSError, zipfile.BadZipFile) as err:
             tail = f"(its logs could not be read: {err})"
-        detail = f"end of its logs:\n{tail}" if tail else "its logs are empty"
-        return VBrainJobFailedError(job_id, repository_id, job_status, detail)
+        return _failure(job_id, repository_id, job_status, tail)
 
     def _call(self, request: ApiRequest[T]) -> T:
         return self._transport.call(self.settings, self.application_id, request)
@@ -353,5 +354,21 @@ class VBrainAsyncHook(_VBrainHookBase):
         """See :meth:`VBrainHook.get_job_params`."""
         return await self._call(_endpoints.get_job_params(job_id, repository_id))
 
+    async def job_failure(
+        self, job_id: str, repository_id: str, job_status: str = "failed"
+    ) -> VBrainJobFailedError:
+        """See :meth:`VBrainHook.job_failure` (the logs ZIP is read in memory, and unpacked off the loop)."""
+        try:
+            logs = await self._call(_endpoints.download_job_logs(job_id, repository_id))
+            tail = await asyncio.to_thread(log_tail, io.BytesIO(logs))
+        except (VBrainError, OSError, zipfile.BadZipFile) as err:
+            tail = f"(its logs could not be read: {err})"
+        return _failure(job_id, repository_id, job_status, tail)
+
     async def _call(self, request: ApiRequest[T]) -> T:
         return await _async_transport.call(await self.get_settings(), self.application_id, request)
+
+
+def _failure(job_id: str, repository_id: str, job_status: str, tail: str) -> VBrainJobFailedError:
+    detail = f"end of its logs:\n{tail}" if tail else "its logs are empty"
+    return VBrainJobFailedError(job_id, repository_id, job_status, detail)
