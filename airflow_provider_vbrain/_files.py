@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import stat
+import struct
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -21,9 +24,13 @@ from airflow_provider_vbrain._endpoints import Upload, input_name
 from airflow_provider_vbrain.exceptions import VBrainInputError
 
 __all__ = [
+    "LOG_READ_BYTES",
+    "LOG_TAIL_BYTES",
+    "LOG_TAIL_FILES",
     "LOG_TAIL_LINES",
     "Destination",
     "InputFile",
+    "MultipartBody",
     "Sink",
     "file_safe",
     "location",
@@ -40,10 +47,34 @@ InputFile = str | os.PathLike[str] | Any
 Destination = str | os.PathLike[str] | Any
 #: How many lines of each log file a failed job's error quotes.
 LOG_TAIL_LINES = 50
+#: How many log files a failed job's error quotes at most; the others are counted, the first named.
+LOG_TAIL_FILES = 10
+#: How much of each log file's end is quoted at most (its last lines within these bytes).
+LOG_TAIL_BYTES = 4 * 1024
+#: Bytes decompressed to find the ends of the log files, for all of them together.
+LOG_READ_BYTES = 256 * 1024 * 1024
 #: The first bytes of a ZIP file: a local file header, or the end record of an empty archive.
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 #: How much of a refused download is read to quote the server's answer.
 _QUOTED_BYTES = 64 * 1024
+#: The largest ZIP index (central directory) a log tail reads: a few hundred bytes per file.
+_LOG_INDEX_BYTES = 4 * 1024 * 1024
+#: Where a ZIP's end record may start, from the end (its 22 bytes and a comment of up to 64 KiB).
+_END_SEARCH = 22 + 65535 + 20
+#: Bytes per read of a log file, how many left-out files are named, and how long a quoted name gets.
+_READ_CHUNK = 64 * 1024
+_NAMED_LEFT_OUT = 5
+_NAME_CHARS = 200
+#: Bytes per read of an upload while it is sent.
+_UPLOAD_CHUNK = 256 * 1024
+#: What a destination that is not a regular file is, as a refusal names it.
+_KINDS = {
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFDIR: "directory",
+}
 
 
 def is_local(place: Any) -> bool:
@@ -99,12 +130,88 @@ def upload(input_file: InputFile | None) -> Upload | None:
 
 @contextlib.contextmanager
 def open_upload(attached: Upload | None) -> Any:
-    """Open an upload for one attempt and close it afterwards (None without one)."""
+    """Open an upload for one attempt, from its start, and close it afterwards (None without one).
+
+    A file whose size cannot be read (neither local nor seekable) is first copied to a temporary
+    file on disk: a streamed body states its length.
+    """
     if attached is None:
         yield None
         return
     with attached.open() as file:
-        yield file
+        if _size_of(file) is not None:
+            yield file
+            return
+        with tempfile.TemporaryFile(prefix="vbrain-upload-") as copy:
+            while chunk := file.read(_READ_CHUNK):
+                copy.write(chunk)
+            copy.seek(0)
+            yield copy
+
+
+class MultipartBody:
+    """A ``multipart/form-data`` body streamed from its file, as requests would build it in memory:
+    the text fields each a part, then the file as part ``file``.
+
+    ``len()`` is its exact size (sent as ``Content-Length``, for servers that refuse chunked
+    uploads); iterating reads the file in chunks from where it stands, so memory stays flat in its size.
+
+    :param form: the text fields.
+    :param attached: the upload (its name and content type).
+    :param file: the upload opened by :func:`open_upload`.
+    """
+
+    def __init__(self, form: Mapping[str, str], attached: Upload, file: IO[bytes]) -> None:
+        from urllib3.fields import RequestField
+
+        boundary = os.urandom(16).hex()
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        head = bytearray()
+        for name, value in form.items():
+            field = RequestField(name, value)
+            field.make_multipart()
+            head += f"--{boundary}\r\n{field.render_headers()}".encode() + value.encode() + b"\r\n"
+        field = RequestField("file", b"", filename=attached.name)
+        field.make_multipart(content_type=attached.content_type)
+        head += f"--{boundary}\r\n{field.render_headers()}".encode()
+        self._head = bytes(head)
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
+        self._file = file
+        size = _size_of(file)
+        if size is None:  # open_upload copies such a file to disk first
+            raise VBrainInputError("input_file", "its size cannot be read: open it with open_upload")
+        self._size = size
+
+    def __len__(self) -> int:
+        return len(self._head) + self._size + len(self._tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._head
+        left = self._size
+        while left > 0:
+            chunk = self._file.read(min(_UPLOAD_CHUNK, left))
+            if not chunk:
+                raise VBrainInputError("input_file", "got shorter while it was being sent")
+            left -= len(chunk)
+            yield chunk
+        yield self._tail
+
+
+def _size_of(file: IO[bytes]) -> int | None:
+    """Bytes left to read in ``file``, None when that cannot be told without reading it."""
+    try:
+        return os.fstat(file.fileno()).st_size - file.tell()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        pass
+    try:
+        if not file.seekable():
+            return None
+        here = file.tell()
+        end = file.seek(0, os.SEEK_END)
+        file.seek(here)
+        return end - here
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 # --------------------------------------------------------------------------- downloads
@@ -114,7 +221,8 @@ class Sink:
     """Where a download goes: streamed to a temporary file, then moved into place.
 
     A local destination is never left half-written: an interrupted download
-    leaves the previous file (if any) untouched.
+    leaves the previous file (if any) untouched. A local destination that exists
+    and is not a regular file (a FIFO, a socket, a device) is refused untouched.
 
     :param destination: a file path, an existing directory (the file is then
         named ``default_name``), or an object with ``open("wb")``.
@@ -129,6 +237,7 @@ class Sink:
                 path = path / default_name
             self.location = os.fspath(path)
             self._path = path
+            _refuse_special(path)
         elif callable(getattr(destination, "open", None)):
             self._remote = destination
             self.location = str(destination)
@@ -151,11 +260,28 @@ class Sink:
             with os.fdopen(fd, "wb") as out:
                 for chunk in chunks:
                     out.write(chunk)
+            _refuse_special(self._path)  # in case one appeared while the download ran
             os.replace(tmp, self._path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def _refuse_special(path: Path) -> None:
+    """Refuse a destination that exists and is not a regular file, without opening it (a FIFO would block)."""
+    try:
+        mode = path.stat().st_mode  # a symbolic link is judged by what it points at
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as err:
+        raise VBrainInputError("destination", f"{os.fspath(path)!r} cannot be checked: {err}") from err
+    if not stat.S_ISREG(mode):
+        raise VBrainInputError(
+            "destination",
+            f"{os.fspath(path)!r} exists and is a {_KINDS.get(stat.S_IFMT(mode), 'special file')}, "
+            "not a regular file: it is left as it is (name a file or a directory)",
+        )
 
 
 def zip_checked(chunks: Iterable[bytes], refuse: Callable[[bytes], Exception]) -> Iterator[bytes]:
@@ -180,14 +306,91 @@ def zip_checked(chunks: Iterable[bytes], refuse: Callable[[bytes], Exception]) -
 # --------------------------------------------------------------------------- log tails
 
 
-def log_tail(zip_path: str | os.PathLike[str] | IO[bytes], lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of every text file in a logs ZIP, each under its name."""
-    parts = []
-    with zipfile.ZipFile(zip_path) as archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            text = archive.read(info).decode("utf-8", errors="replace").splitlines()
-            parts.append(f"--- {info.filename} ---")
-            parts.extend(text[-lines:])
+def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of the text files in a logs ZIP, each under its name; bounded whatever
+    the ZIP holds.
+
+    At most :data:`LOG_TAIL_FILES` files are quoted (the others are counted and the first of them
+    named), each by at most its last :data:`LOG_TAIL_BYTES` bytes; files are decompressed as a
+    stream, :data:`LOG_READ_BYTES` for all of them together: a file larger than what is left of that
+    is named with its size, not read. A ZIP whose index is larger than a logs folder's ever is (over
+    :data:`_LOG_INDEX_BYTES`: some 60,000 names) is not opened.
+    """
+    with open(zip_path, "rb") as file:
+        index = _index_bytes(file)
+        if index > _LOG_INDEX_BYTES:
+            limit = _size(_LOG_INDEX_BYTES)
+            return f"(not read: the logs ZIP's index takes {_size(index)}, more than {limit})"
+        with zipfile.ZipFile(file) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+            parts: list[str] = []
+            budget = LOG_READ_BYTES
+            for info in members[:LOG_TAIL_FILES]:
+                name = _clipped(info.filename)
+                if info.file_size > budget:
+                    size = _size(info.file_size)
+                    parts.append(f"--- {name} ({size}: too large to read its end; download the logs) ---")
+                    continue
+                budget -= info.file_size
+                try:
+                    text = _member_tail(archive, info)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
+                    parts.append(f"--- {name} (could not be read: {_clipped(str(err))}) ---")
+                    continue
+                parts.append(f"--- {name} ---")
+                parts.extend(text.splitlines()[-lines:] if lines > 0 else [])
+    left_out = members[LOG_TAIL_FILES:]
+    if left_out:
+        names = ", ".join(_clipped(info.filename) for info in left_out[:_NAMED_LEFT_OUT])
+        more = ", ..." if len(left_out) > _NAMED_LEFT_OUT else ""
+        parts.append(f"--- {len(left_out):,} more files not quoted: {names}{more} ---")
     return "\n".join(parts)
+
+
+def _member_tail(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """The text of a member's last :data:`LOG_TAIL_BYTES` bytes, decompressed as a stream (never whole);
+    a line cut by the window's start is dropped."""
+    tail = b""
+    cut = False
+    with archive.open(info) as member:
+        while chunk := member.read(_READ_CHUNK):
+            tail += chunk
+            if len(tail) > LOG_TAIL_BYTES:
+                tail, cut = tail[-LOG_TAIL_BYTES:], True
+    if cut and b"\n" in tail:
+        tail = tail[tail.index(b"\n") + 1 :]
+    return tail.decode("utf-8", errors="replace")
+
+
+def _index_bytes(file: IO[bytes]) -> int:
+    """The size of a ZIP's central directory (what ``ZipFile`` reads into memory whole) as its end
+    records state it, the ZIP64 one first; 0 without an end record (``ZipFile`` then says what is wrong)."""
+    end = file.seek(0, os.SEEK_END)
+    file.seek(max(0, end - _END_SEARCH))
+    tail = file.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return 0
+    (size,) = struct.unpack_from("<I", tail, at + 12)
+    if at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":  # a ZIP64 locator: its record rules
+        (record,) = struct.unpack_from("<Q", tail, at - 12)
+        file.seek(record)
+        zip64 = file.read(56)
+        if len(zip64) == 56 and zip64.startswith(b"PK\x06\x06"):
+            (size,) = struct.unpack_from("<Q", zip64, 40)
+    return min(size, end)
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= _NAME_CHARS else text[: _NAME_CHARS - 3] + "..."
+
+
+def _size(count: int) -> str:
+    if count < 1024:
+        return f"{count:,} bytes"
+    value, unit = count / 1024, "KiB"
+    for larger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:,.1f} {unit}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow_provider_vbrain._answers import not_a_zip
 from airflow_provider_vbrain._endpoints import ApiRequest
 from airflow_provider_vbrain._exchange import Send, exchange
-from airflow_provider_vbrain._files import Sink, open_upload, zip_checked
+from airflow_provider_vbrain._files import MultipartBody, Sink, open_upload, zip_checked
 from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
 
 if TYPE_CHECKING:
@@ -79,9 +79,10 @@ class SyncTransport:
         }
         log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
         with open_upload(request.upload) as file:
-            if file is not None and request.upload is not None:
-                kwargs["files"] = {"file": (request.upload.name, file, request.upload.content_type)}
-                kwargs["data"] = dict(request.form or {})
+            if file is not None and request.upload is not None:  # streamed from disk, never whole
+                body = MultipartBody(request.form or {}, request.upload, file)
+                kwargs["data"] = body
+                kwargs["headers"] = {**kwargs["headers"], "content-type": body.content_type}
             elif request.form is not None:  # multipart without a file: each field a part of its own
                 kwargs["files"] = {name: (None, value) for name, value in request.form.items()}
             elif request.json_body is not None:

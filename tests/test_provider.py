@@ -194,6 +194,7 @@ def test_the_form_types_the_extras_and_starts_from_the_defaults() -> None:
         "retry_attempts": ["integer", "null"],
         "retry_base_delay": ["number", "null"],
         "retry_max_delay": ["number", "null"],
+        "job_url_template": ["string", "null"],
     }
     defaults = {name: field["schema"].get("default") for name, field in form.items()}
     assert defaults == {
@@ -205,6 +206,7 @@ def test_the_form_types_the_extras_and_starts_from_the_defaults() -> None:
         "retry_attempts": 5,
         "retry_base_delay": 1.0,
         "retry_max_delay": 30.0,
+        "job_url_template": None,
     }
     assert form["timeout"]["label"] == "Timeout (seconds)"
     assert all(field["description"] for field in form.values())

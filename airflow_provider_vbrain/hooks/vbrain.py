@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import io
+import os
 import tempfile
 import time
 import zipfile
@@ -277,9 +277,13 @@ class VBrainHook(_VBrainHookBase):
         return self.settings.api_url + _endpoints.job_path(job_id)
 
     def job_log_tail(self, job_id: str, repository_id: str, lines: int = LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of each file in a job's logs ZIP (downloaded to a temporary folder)."""
+        """The last ``lines`` lines of a job's log files, read from its logs ZIP in a temporary folder.
+
+        What is read is bounded (a few files, a few KiB each; see :func:`.log_tail`), whatever the
+        ZIP holds. A logs ZIP that cannot be read raises :class:`.VBrainError`.
+        """
         with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
-            return log_tail(self.download_job_logs(job_id, repository_id, folder), lines)
+            return _tail_of(job_id, self.download_job_logs(job_id, repository_id, folder), lines)
 
     def job_failure(
         self, job_id: str, repository_id: str, job_status: str = "failed"
@@ -287,7 +291,7 @@ class VBrainHook(_VBrainHookBase):
         """The error for a failed job, quoting the end of its logs when they can be read."""
         try:
             tail = self.job_log_tail(job_id, repository_id)
-        except (VBrainError, OSError, zipfile.BadZipFile) as err:
+        except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
         return _failure(job_id, repository_id, job_status, tail)
 
@@ -357,16 +361,32 @@ class VBrainAsyncHook(_VBrainHookBase):
     async def job_failure(
         self, job_id: str, repository_id: str, job_status: str = "failed"
     ) -> VBrainJobFailedError:
-        """See :meth:`VBrainHook.job_failure` (the logs ZIP is read in memory, and unpacked off the loop)."""
+        """See :meth:`VBrainHook.job_failure`. The logs ZIP arrives in memory (the async transport
+        does not stream), then is written to a temporary file and read off the event loop."""
         try:
             logs = await self._call(_endpoints.download_job_logs(job_id, repository_id))
-            tail = await asyncio.to_thread(log_tail, io.BytesIO(logs))
-        except (VBrainError, OSError, zipfile.BadZipFile) as err:
+            tail = await asyncio.to_thread(_tail_of_bytes, job_id, logs)
+        except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
         return _failure(job_id, repository_id, job_status, tail)
 
     async def _call(self, request: ApiRequest[T]) -> T:
         return await _async_transport.call(await self.get_settings(), self.application_id, request)
+
+
+def _tail_of(job_id: str, path: str, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return log_tail(path, lines)
+    except zipfile.BadZipFile as err:
+        raise VBrainError(f"The logs ZIP of job {job_id!r} cannot be read: {err}") from None
+
+
+def _tail_of_bytes(job_id: str, logs: bytes) -> str:
+    with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
+        path = os.path.join(folder, "logs.zip")
+        with open(path, "wb") as file:
+            file.write(logs)
+        return _tail_of(job_id, path)
 
 
 def _failure(job_id: str, repository_id: str, job_status: str, tail: str) -> VBrainJobFailedError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import socket
@@ -557,3 +558,31 @@ async def test_hooks_on_one_loop_read_the_connection_once(
     monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_LATER", connection_json(vbrain_conn.url))
     assert (await VBrainAsyncHook("vbrain_later").get_settings()).conn_id == "vbrain_later"
     await close_shared_session()
+
+
+class _InMemoryPlace:
+    """An object-storage path whose files have no descriptor (as most remote stores' files)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.name = "inputs.zip"
+        self._data = data
+
+    def open(self, mode: str = "rb") -> io.BytesIO:
+        return io.BytesIO(self._data)
+
+
+@pytest.mark.parametrize("where", ["file-url", "no-descriptor"])
+def test_input_file_from_object_storage_is_streamed_whole(
+    hook: VBrainHook, tmp_path: Path, where: str
+) -> None:
+    from airflow_provider_vbrain._files import location
+
+    archive = tmp_path / "inputs.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("stores.csv", "store,sales\na,1\n" * 10_000)
+    place = location(f"file://{archive}") if where == "file-url" else _InMemoryPlace(archive.read_bytes())
+    repository_id = hook.create_repository({"a": 1}, input_file=place)
+    assert hook.get_repository(repository_id)["input"] == ["stores.csv"]
+    written = hook.download_repository_input(repository_id, tmp_path / "back.zip")
+    with zipfile.ZipFile(written) as zf:
+        assert zf.read("stores.csv") == b"store,sales\na,1\n" * 10_000

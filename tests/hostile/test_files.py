@@ -3,15 +3,20 @@ replace what is not a regular file, and uploads stream from disk with memory fla
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import socket
 import stat
+import struct
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.hostile import expect, probe
 from tests.hostile.conftest import (
+    EXECUTE,
     JOB,
     LOGS,
     MEMORY_BOUND_TIME,
@@ -50,7 +55,6 @@ def logs_server(server: HostileServer, monkeypatch: pytest.MonkeyPatch) -> Hosti
     return server
 
 
-@pytest.mark.xfail(strict=True, reason=LOG_TAIL)
 @pytest.mark.parametrize("method", ["job_failure", "job_log_tail"])
 def test_log_tail_of_a_1GiB_member_is_bounded(logs_server: HostileServer, method: str) -> None:
     logs_server.route(LOGS, reply(200, zip_one_huge_member(GiB), content_type="application/zip"))
@@ -65,13 +69,63 @@ def test_log_tail_of_a_1GiB_member_is_bounded(logs_server: HostileServer, method
     assert "huge.log" in text, f"the tail does not name the member: {report.describe()}"
 
 
-@pytest.mark.xfail(strict=True, reason=LOG_TAIL)
+def test_a_corrupt_logs_zip_is_a_clear_error(logs_server: HostileServer) -> None:
+    """A body that starts as a ZIP but is not one: the hook raises a VBrainError naming the job, and
+    a failed job's error says its logs could not be read."""
+    corrupt = small_zip({"job.log": b"x" * 100})[:30] + b"\0" * 64
+    logs_server.route(LOGS, reply(200, corrupt, content_type="application/zip"))
+    expect.clean_failure(
+        probe.sync("job_log_tail", JOB, REPO, time_limit=QUICK), says=[JOB, "cannot be read"]
+    )
+    report = probe.sync("job_failure", JOB, REPO, time_limit=QUICK)
+    expect.clean_return(report)
+    assert "logs could not be read" in report.message, report.describe()
+
+
 def test_failed_job_with_5000_log_members_gets_a_bounded_message(logs_server: HostileServer) -> None:
     logs_server.route(LOGS, reply(200, zip_many_members(5000), content_type="application/zip"))
     report = probe.sync("job_failure", JOB, REPO, time_limit=LOG_TAIL_TIME)
     expect.clean_return(report)
     assert "VBrainJobFailedError" in (report.error or {}).get("type", ""), report.describe()
     assert report.message_length <= MESSAGE_LIMIT, f"a message of {report.message_length:,} characters"
+
+
+def test_failed_job_names_the_log_files_it_does_not_quote(logs_server: HostileServer) -> None:
+    logs_server.route(LOGS, reply(200, zip_many_members(30, lines=1), content_type="application/zip"))
+    report = probe.sync("job_failure", JOB, REPO, time_limit=QUICK)
+    expect.clean_return(report)
+    assert "--- worker-00009.log ---" in report.message, report.describe()
+    assert "20 more files not quoted: worker-00010.log" in report.message, report.describe()
+
+
+def _lying(archive: bytes, size: int) -> bytes:
+    """``archive`` (one member) with the member's uncompressed size stated as ``size`` in both headers."""
+    data = bytearray(archive)
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.index(signature)
+        data[at + offset : at + offset + 4] = struct.pack("<I", size)
+    return bytes(data)
+
+
+def test_log_member_that_inflates_past_its_stated_size_is_read_no_further(
+    logs_server: HostileServer,
+) -> None:
+    bomb = _lying(zip_one_huge_member(GiB), 4096)  # states 4 KiB, inflates to 1 GiB
+    logs_server.route(LOGS, reply(200, bomb, content_type="application/zip"))
+    report = probe.sync("job_log_tail", JOB, REPO, time_limit=QUICK)
+    tail = expect.clean_return(report, memory_mb=100)
+    assert "huge.log" in tail, report.describe()
+
+
+def test_logs_zip_with_a_huge_index_is_not_opened(logs_server: HostileServer) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # 100,000 empty members: an index of 5.5 MB
+        for number in range(100_000):
+            archive.writestr(f"{number}.log", b"")
+    logs_server.route(LOGS, reply(200, buffer.getvalue(), content_type="application/zip"))
+    report = probe.sync("job_failure", JOB, REPO, time_limit=QUICK)
+    expect.clean_return(report)
+    assert re.search(r"index takes 5\.\d MiB", report.message), report.describe()
 
 
 def test_failed_job_quotes_the_end_of_small_logs(logs_server: HostileServer) -> None:
@@ -97,12 +151,16 @@ def _socket(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_REGULAR)
+def _device(folder: Path) -> Path:
+    return Path(os.devnull)
+
+
 @pytest.mark.parametrize(
     ("make", "method", "kind"),
     [
         pytest.param(_fifo, "download_job_output", stat.S_ISFIFO, id="fifo-output"),
         pytest.param(_socket, "download_job_logs", stat.S_ISSOCK, id="socket-logs"),
+        pytest.param(_device, "download_job_output", stat.S_ISCHR, id="device-output"),
     ],
 )
 def test_download_refuses_a_destination_that_is_not_a_regular_file(
@@ -118,6 +176,18 @@ def test_download_refuses_a_destination_that_is_not_a_regular_file(
     assert still, f"the {destination.name} was replaced: {report.describe()}"
 
 
+def test_download_into_a_folder_refuses_a_fifo_under_the_default_name(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    server.route(OUTPUT, reply(200, small_zip({"out.csv": b"a,b\n"}), content_type="application/zip"))
+    fifo = tmp_path / f"{JOB}-output.zip"
+    os.mkfifo(fifo)
+    report = probe.sync("download_job_output", JOB, REPO, str(tmp_path), time_limit=QUICK)
+    expect.clean_failure(report, says=["destination", "FIFO", "left as it is"])
+    assert stat.S_ISFIFO(fifo.lstat().st_mode), f"the FIFO was replaced: {report.describe()}"
+    assert not server.requests(OUTPUT), "the download was requested though its destination is refused"
+
+
 @pytest.fixture
 def big_input(tmp_path: Path) -> Path:
     """A 512 MiB input file that takes no disk space (sparse)."""
@@ -127,7 +197,6 @@ def big_input(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason=UPLOAD)
 @pytest.mark.parametrize(
     ("method", "args", "path", "answer"),
     [
@@ -137,6 +206,13 @@ def big_input(tmp_path: Path) -> Path:
             REPOSITORIES,
             {"repository_id": REPO},
             id="create_repository-512MiB-input_file",
+        ),
+        pytest.param(
+            "execute_job",
+            (REPO,),
+            EXECUTE,
+            {"job_id": JOB},
+            id="execute_job-512MiB-input_file",
         ),
     ],
 )
@@ -155,3 +231,19 @@ def test_upload_streams_from_disk(
     assert expect.clean_return(report) == next(iter(answer.values()))
     (sent,) = server.requests(path)
     assert sent.body_size > 512 * MiB, "the file was not sent whole"
+    assert sent.header("content-length") == str(sent.body_size), "no Content-Length, or a wrong one"
+    assert sent.header("transfer-encoding") is None, "sent chunked: servers that refuse that would fail"
+
+
+def test_a_retried_upload_sends_the_file_again_from_its_start(server: HostileServer, tmp_path: Path) -> None:
+    path = tmp_path / "inputs.csv"
+    path.write_bytes(b"a,b\n" * (4 * MiB))  # 16 MiB
+    server.route(
+        REPOSITORIES,
+        reply(429, json={"message": "slow down"}, headers={"Retry-After": "0"}),
+        reply(201, json={"repository_id": REPO}),
+    )
+    report = probe.sync("create_repository", {"a": 1}, input_file=str(path), time_limit=MEMORY_BOUND_TIME)
+    assert expect.clean_return(report) == REPO
+    first, second = server.requests(REPOSITORIES)
+    assert first.body_size == second.body_size > 16 * MiB, (first.body_size, second.body_size)
