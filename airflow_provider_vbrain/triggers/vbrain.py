@@ -20,7 +20,7 @@ __all__ = ["VBrainJobTrigger"]
 
 
 class VBrainJobTrigger(BaseTrigger):
-    """Poll a VBrain job until it ends, then fire one event.
+    """Poll a VBrain job until it ends, then fire one event (or, told to, end the task itself).
 
     Events carry ``status`` (see :class:`~airflow_provider_vbrain.jobs.EventStatus`:
     ``succeeded``, ``failed``, ``timeout`` or ``error``), ``job_id``,
@@ -95,17 +95,18 @@ class VBrainJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)
-        event = await self._wait(hook)
-        end = await self._task_end(hook, event) if self.end_task else None
+        event = await self._wait()
+        end = await self._task_end(event) if self.end_task else None
         yield end if end is not None else TriggerEvent(event.payload())
 
-    async def _task_end(self, hook: VBrainAsyncHook, event: JobEvent) -> TriggerEvent | None:
+    async def _task_end(self, event: JobEvent) -> TriggerEvent | None:
         """The event that ends the task here, or None to resume it on a worker with ``event``."""
         if event.status is EventStatus.TIMEOUT:
             return None
         if event.status is not EventStatus.SUCCEEDED and not self.end_failed_task:
             return None
+        # Hooks on one event loop share the connection's reading and the HTTP session.
+        hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)
         xcoms: dict[str, Any] = {}
         try:
             settings = await hook.get_settings()
@@ -128,7 +129,8 @@ class VBrainJobTrigger(BaseTrigger):
             self.log.error("%s", err)  # what the task's log shows when the task raises it
             return task_end_event(False, xcoms)
 
-    async def _wait(self, hook: VBrainAsyncHook) -> JobEvent:
+    async def _wait(self) -> JobEvent:
+        hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)
         wait = JobWait(
             self.job_id,
             self.repository_id,
