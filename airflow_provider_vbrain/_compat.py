@@ -29,6 +29,7 @@ __all__ = [
     "aget_connection",
     "default_deferrable",
     "deferral_timed_out",
+    "end_event_xcoms_intact",
     "find",
     "mask_secret",
     "object_storage_path",
@@ -147,6 +148,17 @@ def task_end_event(succeeded: bool, xcoms: Mapping[str, Any] | None = None) -> A
     """
     event = find("TaskSuccessEvent" if succeeded else "TaskFailedEvent", "airflow.triggers.base")
     return None if event is None else event(xcoms=dict(xcoms) if xcoms else None)
+
+
+def end_event_xcoms_intact() -> bool:
+    """Whether tasks pulling the XComs of a task ended by its trigger get the values pushed.
+
+    Airflow 2 writes and reads them through the same ``XCom`` serialization. Airflow 3's
+    triggerer stores them serialized (``XComModel.set``) where the task SDK expects the values
+    themselves, so a task pulling one gets its JSON text: ``'{"value": 200}'`` for a dict, a
+    quoted string for a string (seen on 3.3.2 with a real scheduler and triggerer).
+    """
+    return find("XCom", "airflow.sdk.execution_time.xcom") is None
 
 
 def triggerer_renders_templates() -> bool:

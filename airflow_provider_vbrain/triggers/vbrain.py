@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_vbrain._compat import task_end_event
+from airflow_provider_vbrain._compat import end_event_xcoms_intact, task_end_event
 from airflow_provider_vbrain._form import DEFAULT_CONN_ID
 from airflow_provider_vbrain._waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainError
@@ -40,7 +40,9 @@ class VBrainJobTrigger(BaseTrigger):
         trigger logs only changes from there.
     :param end_task: when the job finished, end the task here (Airflow 2.10+), without resuming
         it on a worker: Airflow pushes the job's output as ``return_value`` and its "VBrain job"
-        link, and marks the task ``success``. Otherwise the event resumes the task on a worker.
+        link, and marks the task ``success``. Otherwise the event resumes the task on a worker, as
+        it does on Airflow 3 whenever there is an XCom to push (see
+        :func:`~airflow_provider_vbrain._compat.end_event_xcoms_intact`).
     :param end_failed_task: with ``end_task``, also end the task here, ``failed``, when the job
         failed or polling failed for good, logging the same error the task would raise (a
         failed job's log tail). A timeout always resumes the task, which times out or skips.
@@ -111,6 +113,9 @@ class VBrainJobTrigger(BaseTrigger):
         try:
             settings = await hook.get_settings()
             url = settings.job_web_url(self.job_id, self.repository_id, self.application_id)
+            pushes = url is not None or (event.status is EventStatus.SUCCEEDED and self.fetch_result)
+            if pushes and not end_event_xcoms_intact():
+                return None  # a worker pushes them: tasks would read what this Airflow stores as text
             if url is not None:
                 xcoms[JOB_LINK_XCOM_KEY] = url
                 self.log.info("VBrain job page: %s", url)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_vbrain._async_transport import close_shared_session
+from airflow_provider_vbrain._compat import end_event_xcoms_intact
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
@@ -190,6 +191,10 @@ async def test_a_finished_job_ends_the_task_with_its_output_and_link(job: Any, j
     repository_id, hook = job
     job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
     event = await the_event(ending(job_id, repository_id, max_result_bytes=1000))
+    if not end_event_xcoms_intact():  # Airflow 3: a worker pushes them, as without end_task
+        assert type(event).__name__ == "TriggerEvent"
+        assert event.payload["status"] == "succeeded"
+        return
     assert isinstance(event, TaskSuccessEvent)
     assert event.xcoms == {
         "return_value": hook.get_job_result(job_id, repository_id),
@@ -199,7 +204,7 @@ async def test_a_finished_job_ends_the_task_with_its_output_and_link(job: Any, j
     assert not key_leaks(repr(event.xcoms))
 
 
-async def test_without_fetch_result_only_the_link_is_pushed(job: Any) -> None:
+async def test_with_nothing_to_push_the_task_ends_here_on_every_line(job: Any) -> None:
     from airflow.triggers.base import TaskSuccessEvent
 
     repository_id, hook = job
@@ -250,6 +255,9 @@ async def test_an_output_too_large_for_xcom_fails_the_task(
     job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
     with caplog.at_level(logging.INFO):
         event = await the_event(ending(job_id, repository_id, end_failed_task=True, max_result_bytes=5))
+    if not end_event_xcoms_intact():  # Airflow 3: a worker fetches the output (and refuses it)
+        assert type(event).__name__ == "TriggerEvent"
+        return
     assert isinstance(event, TaskFailedEvent)
     assert f"VBrain job {job_id} produced an output of " in logged(caplog, capsys)
 
