@@ -8,11 +8,10 @@ that names the endpoint, the status and what the server said.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from airflow_provider_vbrain._http import Response, clip
+from airflow_provider_vbrain._http import MESSAGE_LIMIT, Response, clip
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
     VBrainAuthError,
@@ -41,8 +40,9 @@ T = TypeVar("T")
 #: Turns a successful answer of an endpoint into the caller's value.
 Parser = Callable[[str, Response], T]
 
-_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAG_RE = re.compile(r"<[^>]+>")
+#: Bytes of an error body read for its message: a longer JSON body is quoted as text, and text is
+#: cleaned only this far (the message quotes a few hundred characters of it at most).
+MESSAGE_SCAN = 64 * 1024
 
 
 def api_error(endpoint: str, response: Response, attempts: int = 1) -> VBrainAPIError:
@@ -79,26 +79,71 @@ def api_error(endpoint: str, response: Response, attempts: int = 1) -> VBrainAPI
 
 
 def server_message(response: Response) -> str:
-    """What the server said: the ``error`` or ``message`` field, or the start of the body."""
-    text = response.body.decode("utf-8", errors="replace").strip()
-    if not text:
+    """What the server said: the ``error`` or ``message`` field, or the start of the body.
+
+    Linear in at most :data:`MESSAGE_SCAN` bytes, whatever the body holds.
+    """
+    body = response.body
+    if not body.strip():
         return "(empty body)"
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
+    if len(body) <= MESSAGE_SCAN:
+        try:
+            quoted = _json_message(json.loads(body))
+        except RecursionError:
+            return "a JSON answer nested too deeply to read"
+        except ValueError:
+            quoted = None
+        if quoted is not None:
+            return quoted
+    kind = response.content_type or "no content type"
+    text = body[:MESSAGE_SCAN].decode("utf-8", errors="replace")
+    title = _title(text)
+    if title:
+        return clip(f"non-JSON answer ({kind}): {title}")
+    return clip(f"non-JSON answer ({kind}): {_strip_tags(text) or '(markup only)'}")
+
+
+def _json_message(value: Any) -> str | None:
+    """The message of a JSON error answer (None for ``null``, read as text)."""
     if isinstance(value, Mapping):
         for key in ("error", "message", "detail"):
             if value.get(key):
                 return clip(str(value[key]))
         return clip(json.dumps(value))
-    if value is not None:
-        return clip(json.dumps(value))
-    kind = response.content_type or "no content type"
-    title = _TITLE_RE.search(text)
-    if title and title.group(1).strip():
-        return clip(f"non-JSON answer ({kind}): {title.group(1)}")
-    return clip(f"non-JSON answer ({kind}): {_TAG_RE.sub(' ', text)}")
+    return None if value is None else clip(json.dumps(value))
+
+
+def _title(text: str) -> str:
+    """The text of the first ``<title>`` element, or ``""``; one forward scan."""
+    lower = text.lower()
+    start = lower.find("<title")
+    if start < 0:
+        return ""
+    opened = lower.find(">", start)
+    if opened < 0:
+        return ""
+    end = lower.find("</title", opened)
+    return text[opened + 1 : end if end >= 0 else opened + 1 + MESSAGE_LIMIT].strip()
+
+
+def _strip_tags(text: str) -> str:
+    """``text`` with its tags replaced by spaces, in one forward scan (an unclosed tag ends it)."""
+    parts: list[str] = []
+    kept = 0
+    position = 0
+    while position < len(text) and kept <= MESSAGE_LIMIT:
+        opened = text.find("<", position)
+        piece = text[position:] if opened < 0 else text[position:opened]
+        parts.append(piece)
+        kept += len(piece.strip())
+        if opened < 0:
+            break
+        closed = text.find(">", opened)
+        if closed < 0:
+            break
+        parts.append(" ")
+        position = closed + 1
+    return " ".join("".join(parts).split())
 
 
 def not_a_zip(endpoint: str, response: Response) -> VBrainAPIError:
@@ -127,6 +172,10 @@ def _json(endpoint: str, response: Response) -> Any:
     """The body as JSON; an answer that is not JSON is an error naming the endpoint."""
     try:
         return json.loads(response.body)
+    except RecursionError:
+        raise VBrainAPIError(
+            endpoint, response.status, "the answer's JSON is nested too deeply to read"
+        ) from None
     except ValueError as err:
         raise VBrainAPIError(
             endpoint, response.status, f"expected JSON, got {server_message(response)}"

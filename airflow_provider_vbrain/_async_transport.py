@@ -22,7 +22,7 @@ from airflow_provider_vbrain._endpoints import ApiRequest
 from airflow_provider_vbrain._exchange import Send, exchange
 from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
 from airflow_provider_vbrain.connection import VBrainSettings, read_settings
-from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
+from airflow_provider_vbrain.exceptions import VBrainAnswerTooLargeError, VBrainConfigError, VBrainInputError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -57,7 +57,7 @@ _LOOP_SETTINGS: weakref.WeakKeyDictionary[
 
 async def call(settings: VBrainSettings, application_id: str | None, request: ApiRequest[T]) -> T:
     """Run ``request`` to its value or typed error."""
-    steps = exchange(request, settings.retry)
+    steps = exchange(request, settings.retry, secret=settings.api_key)
     command = next(steps)
     while True:
         try:
@@ -92,10 +92,28 @@ async def _send(
             ssl=await _ssl_option(settings),
             allow_redirects=False,  # a redirect would carry the API key to another host
         ) as answer:
-            body = await answer.read()
+            body = await _read(answer, settings.max_answer_bytes, request.endpoint)
             return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
     except (aiohttp.ClientError, asyncio.TimeoutError) as err:
         return classify(err)
+
+
+async def _read(answer: aiohttp.ClientResponse, limit: int, endpoint: str) -> bytes:
+    """The whole answer, up to ``limit`` bytes decompressed (aiohttp decompresses as it streams).
+
+    Past the cap a successful answer fails (it is the answer, not a lost connection: not
+    retried); an error answer is kept cut at the cap, for its message and the retry rule.
+    """
+    parts = []
+    total = 0
+    while chunk := await answer.content.readany():
+        total += len(chunk)
+        parts.append(chunk)
+        if total > limit:
+            if answer.status < 300:
+                raise VBrainAnswerTooLargeError(endpoint, limit, "max_answer_bytes")
+            return b"".join(parts)[:limit]
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _form_data(request: ApiRequest[Any]) -> Any:
@@ -114,6 +132,8 @@ def classify(err: BaseException) -> TransportFailure:
     """What an aiohttp exception says about whether the request left and may have been processed."""
     import aiohttp
 
+    if isinstance(err, aiohttp.InvalidURL):
+        return TransportFailure(FailureKind.NOT_SENT, err)
     if isinstance(err, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return TransportFailure(FailureKind.TLS, err)
     if isinstance(err, aiohttp.ClientConnectorError):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from airflow_provider_vbrain import _endpoints, _form
 from airflow_provider_vbrain._http import FailureKind
 from airflow_provider_vbrain._retry import RetryPolicy
-from airflow_provider_vbrain._sync_transport import SyncTransport, classify
+from airflow_provider_vbrain._sync_transport import SyncTransport
 from airflow_provider_vbrain.connection import VBrainSettings, connection_id_under_test, read_settings
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
@@ -82,7 +82,7 @@ def _test_failure_hint(err: VBrainError, settings: VBrainSettings) -> str:
     """What to check in the connection form after the Test button's request failed with ``err``."""
     base_url = settings.base_url
     if isinstance(err, VBrainConnectionError):
-        kind = classify(err.__cause__).kind if isinstance(err.__cause__, Exception) else None
+        kind = next((kind for kind in FailureKind if kind.value == err.kind), None)
         if kind is FailureKind.TLS:
             return (
                 f"Check Verify TLS (the verify extra: the path of a CA bundle for a private certificate "

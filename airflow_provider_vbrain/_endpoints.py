@@ -113,6 +113,8 @@ def json_object(argument: str, value: Any) -> dict[str, Any] | None:
         raise VBrainInputError(argument, f"must be a mapping (JSON object), got {type(value).__name__}")
     try:
         json.dumps(value, allow_nan=False)
+    except RecursionError:
+        raise VBrainInputError(argument, "is nested too deeply to send as JSON") from None
     except (TypeError, ValueError) as err:
         raise VBrainInputError(argument, f"is not JSON-serialisable: {err}") from err
     if not all(isinstance(key, str) for key in value):

@@ -15,10 +15,15 @@ from typing import Any, TypeVar
 
 from airflow_provider_vbrain._answers import api_error, status_text
 from airflow_provider_vbrain._endpoints import ApiRequest
-from airflow_provider_vbrain._http import Response, TransportFailure
+from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._redact import redact, redact_response
 from airflow_provider_vbrain._retry import RetryPolicy, retry_delay, should_retry
 from airflow_provider_vbrain._wire import API_PREFIX
-from airflow_provider_vbrain.exceptions import VBrainConnectionError, VBrainMaybeCreatedError
+from airflow_provider_vbrain.exceptions import (
+    VBrainConnectionError,
+    VBrainInputError,
+    VBrainMaybeCreatedError,
+)
 
 __all__ = ["Exchange", "Send", "Sleep", "exchange", "failure_error"]
 
@@ -48,12 +53,16 @@ def exchange(
     request: ApiRequest[T],
     policy: RetryPolicy,
     *,
+    secret: str = "",
     clock: Callable[[], float] = time.time,
     rng: Callable[[], float] = random.random,
 ) -> Exchange[T]:
     """Run one API call to its end: send, retry as the rule says, then parse or raise.
 
     The generator's return value is the parsed value of the successful answer.
+
+    :param secret: the API key, redacted from every answer before it is read, so no value,
+        message or error built from an answer can quote it.
     """
     attempt = 1
     creates = request.creates is not None
@@ -61,28 +70,38 @@ def exchange(
         outcome = yield Send(request, attempt)
         if outcome is None:
             raise RuntimeError("a transport must answer Send with a Response or TransportFailure")
+        if isinstance(outcome, Response):
+            outcome = redact_response(outcome, secret)
         if isinstance(outcome, Response) and outcome.status < 300:
             return request.parse(request.endpoint, outcome)
         if attempt < policy.max_attempts and should_retry(creates, outcome):
             yield Sleep(retry_delay(policy, attempt, outcome, clock(), rng))
             attempt += 1
             continue
-        cause = outcome.error if isinstance(outcome, TransportFailure) else None
-        raise failure_error(request, outcome, attempt) from cause
+        # Not chained to the library's exception: its repr may hold the request's headers, key
+        # included; the error names its class and a clipped, redacted detail instead.
+        raise failure_error(request, outcome, attempt, secret) from None
 
 
-def failure_error(request: ApiRequest[Any], outcome: Response | TransportFailure, attempts: int) -> Exception:
-    """The typed error for a call that ended in ``outcome``."""
+def failure_error(
+    request: ApiRequest[Any], outcome: Response | TransportFailure, attempts: int, secret: str = ""
+) -> Exception:
+    """The typed error for a call that ended in ``outcome``, ``secret`` redacted from its text."""
     if isinstance(outcome, TransportFailure):
         ambiguous = outcome.may_have_been_processed
+        reason = redact(outcome.reason, secret)
     else:
         ambiguous = outcome.status in (500, 502, 504)
+        reason = status_text(redact_response(outcome, secret))
     if request.creates and ambiguous:
-        reason = outcome.reason if isinstance(outcome, TransportFailure) else status_text(outcome)
         return VBrainMaybeCreatedError(request.endpoint, request.creates, reason, _how_to_check(request))
     if isinstance(outcome, TransportFailure):
-        return VBrainConnectionError(request.endpoint, outcome.reason, attempts)
-    return api_error(request.endpoint, outcome, attempts)
+        if outcome.kind is FailureKind.NOT_SENT:
+            return VBrainInputError(
+                f"VBrain {request.endpoint}", f"the HTTP library refused to send the request: {reason}"
+            )
+        return VBrainConnectionError(request.endpoint, reason, attempts, outcome.kind.value)
+    return api_error(request.endpoint, redact_response(outcome, secret), attempts)
 
 
 def _how_to_check(request: ApiRequest[Any]) -> str:

@@ -16,6 +16,7 @@ from airflow_provider_vbrain._wire import DEFAULT_BASE_URL
 __all__ = [
     "CONN_TYPE",
     "DEFAULT_CONN_ID",
+    "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_TIMEOUT",
     "FORM_FIELDS",
     "LABELS",
@@ -28,6 +29,8 @@ CONN_TYPE = "vbrain"
 DEFAULT_CONN_ID = "vbrain_default"
 #: Seconds allowed for each HTTP request when the connection's ``timeout`` extra is unset.
 DEFAULT_TIMEOUT = 60.0
+#: Most bytes of an answer (decompressed) read when the ``max_answer_bytes`` extra is unset.
+DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
 _RETRY = RetryPolicy()
 
@@ -80,7 +83,8 @@ FORM_FIELDS = (
     _FormField(
         "timeout",
         "Timeout (seconds)",
-        f"Seconds allowed for each HTTP request (default {DEFAULT_TIMEOUT:g}).",
+        f"Seconds allowed for each HTTP request, from connecting to the answer's last byte "
+        f"(default {DEFAULT_TIMEOUT:g}).",
         "number",
         default=DEFAULT_TIMEOUT,
     ),
@@ -112,6 +116,21 @@ FORM_FIELDS = (
         f"Cap on any single wait, a server's Retry-After included (default {_RETRY.max_delay:g}).",
         "number",
         default=_RETRY.max_delay,
+    ),
+    _FormField(
+        "max_answer_bytes",
+        "Max answer size (bytes)",
+        f"Most bytes of an answer read, after decompression (default {DEFAULT_MAX_ANSWER_BYTES:,}); a "
+        "larger answer fails. Downloads are not counted here.",
+        "integer",
+        default=DEFAULT_MAX_ANSWER_BYTES,
+    ),
+    _FormField(
+        "max_download_bytes",
+        "Max download size (bytes)",
+        "Optional: most bytes of a downloaded file (output, logs, input); a larger download fails and "
+        "leaves no file. Default: no limit.",
+        "integer",
     ),
     _FormField(
         "job_url_template",
@@ -165,7 +184,11 @@ def hook_field_behaviour() -> dict[str, Any]:
     for field in FORM_FIELDS:
         if field.default is not None:
             placeholders[field.name] = (
-                str(field.default).lower() if field.kind == "verify" else f"{field.default:g}"
+                str(field.default).lower()
+                if field.kind == "verify"
+                else str(field.default)
+                if field.kind == "integer"
+                else f"{field.default:g}"
             )
     return {
         "hidden_fields": list(_HIDDEN_FIELDS),

@@ -34,6 +34,9 @@ class Response:
 class FailureKind(enum.Enum):
     """How a request failed without an HTTP answer."""
 
+    #: The HTTP library refused the request before sending it (a header, the URL): nothing left the
+    #: machine, and trying again won't help.
+    NOT_SENT = "refused before sending"
     #: The connection could not be made: the request never left.
     CONNECT = "could not connect"
     #: TLS failed (e.g. certificate verification): the request never left, and trying again won't help.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Callable
 from datetime import timezone
@@ -59,24 +60,29 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         pass
     try:
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - now)
+    except OverflowError:
+        # A date beyond what Python can hold (year 10**20, an absurd zone offset): as far off as
+        # any wait can be, so the caller's cap applies.
+        return math.inf
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, when.timestamp() - now)
 
 
 def should_retry(creates: bool, outcome: Response | TransportFailure) -> bool:
     """The one retry rule.
 
-    Safe requests retry 429, 502, 503, 504, failed connections and timeouts (not TLS failures).
+    Safe requests retry 429, 502, 503, 504, failed connections and timeouts (not TLS failures, nor
+    requests the HTTP library refused to send).
     A create (``POST /repository``, ``POST /job/execute``) is repeated only when
     the failure proves the server did not process it: no connection, 429, 503.
 
     :param creates: whether the request creates something (is not safe to repeat).
     """
     if isinstance(outcome, TransportFailure):
-        if outcome.kind is FailureKind.TLS:
+        if outcome.kind in (FailureKind.TLS, FailureKind.NOT_SENT):
             return False
         return outcome.kind is FailureKind.CONNECT or not creates
     statuses = NOT_PROCESSED_STATUSES if creates else RETRY_STATUSES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_vbrain._answers import not_a_zip
@@ -11,6 +12,9 @@ from airflow_provider_vbrain._endpoints import ApiRequest
 from airflow_provider_vbrain._exchange import Send, exchange
 from airflow_provider_vbrain._files import MultipartBody, Sink, open_upload, zip_checked
 from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._redact import redact_response
+from airflow_provider_vbrain._sync_deadline import Deadline, deadline_adapter
+from airflow_provider_vbrain.exceptions import VBrainAnswerTooLargeError
 
 if TYPE_CHECKING:
     import requests
@@ -24,6 +28,9 @@ T = TypeVar("T")
 
 #: Bytes per read when streaming a download to disk.
 CHUNK = 1024 * 1024
+#: Bytes per read of an answer: small, so one read of a compressed body cannot inflate far past the
+#: cap where urllib3 (before 2.6) decompresses a whole read at once.
+ANSWER_CHUNK = 64 * 1024
 
 
 class SyncTransport:
@@ -38,6 +45,9 @@ class SyncTransport:
             import requests
 
             self._session = requests.Session()
+            adapter = deadline_adapter()
+            self._session.mount("https://", adapter)
+            self._session.mount("http://", adapter)
         return self._session
 
     def call(
@@ -48,7 +58,7 @@ class SyncTransport:
         sink: Sink | None = None,
     ) -> T:
         """Run ``request`` to its value or typed error; a download's body goes to ``sink``."""
-        steps = exchange(request, settings.retry)
+        steps = exchange(request, settings.retry, secret=settings.api_key)
         command = next(steps)
         while True:
             try:
@@ -69,12 +79,14 @@ class SyncTransport:
         import requests
 
         request = command.request
+        sent = settings.headers(application_id, request.repository_id, request.accept)
+        deadline = Deadline(settings.timeout)
         kwargs: dict[str, Any] = {
-            "headers": settings.headers(application_id, request.repository_id, request.accept),
+            # UTF-8 bytes, as aiohttp sends them: both hooks put the same bytes on the wire.
+            "headers": {name: value.encode("utf-8") for name, value in sent.items()},
             "params": request.query,
-            "timeout": settings.timeout,
             "verify": settings.verify,
-            "stream": request.download,
+            "stream": True,  # read in bounded chunks, under the deadline
             "allow_redirects": False,  # a redirect would carry the API key to another host
         }
         log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
@@ -88,20 +100,85 @@ class SyncTransport:
             elif request.json_body is not None:
                 kwargs["json"] = request.json_body
             try:
-                with self.session.request(
-                    request.method, settings.api_url + request.path, **kwargs
-                ) as answer:
+                # Each socket operation waits at most the time left; the deadline ends the rest.
+                with (
+                    deadline,
+                    self.session.request(
+                        request.method, settings.api_url + request.path, timeout=deadline.left(), **kwargs
+                    ) as answer,
+                ):
                     headers = {k.lower(): v for k, v in answer.headers.items()}
                     if sink is not None and answer.status_code == 200:
 
                         def refuse(head: bytes) -> Exception:
-                            return not_a_zip(request.endpoint, Response(answer.status_code, headers, head))
+                            page = Response(answer.status_code, headers, head)
+                            return not_a_zip(request.endpoint, redact_response(page, settings.api_key))
 
-                        sink.write(zip_checked(answer.iter_content(CHUNK), refuse))
+                        chunks = _bounded(answer, CHUNK, deadline)
+                        if settings.max_download_bytes is not None:
+                            chunks = _capped(chunks, settings.max_download_bytes, request.endpoint)
+                        sink.write(zip_checked(chunks, refuse))
                         return Response(answer.status_code, headers)
-                    return Response(answer.status_code, headers, answer.content)
+                    return Response(
+                        answer.status_code, headers, _read(answer, settings, request.endpoint, deadline)
+                    )
             except requests.exceptions.RequestException as err:
-                return classify(err)
+                failure = classify(err)
+                if failure.may_have_been_processed and deadline.passed():
+                    # Cut at the deadline (a connection never made stays "could not connect").
+                    return TransportFailure(FailureKind.TIMEOUT, _too_slow(settings.timeout, err))
+                return failure
+
+
+def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterator[bytes]:
+    """The body, decompressed, in chunks of at most ``size`` bytes, until the deadline."""
+    import requests
+
+    for chunk in answer.iter_content(size):
+        if deadline.passed():
+            raise requests.exceptions.ReadTimeout("deadline passed")
+        yield chunk
+    if deadline.expired:
+        # The shut-down socket can read as the end of the headers or body: what came is not whole.
+        raise requests.exceptions.ReadTimeout("deadline passed")
+
+
+def _capped(chunks: Iterator[bytes], limit: int, endpoint: str) -> Iterator[bytes]:
+    """``chunks``, until they add up to more than ``limit`` bytes (of a download)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise VBrainAnswerTooLargeError(endpoint, limit, "max_download_bytes")
+        yield chunk
+
+
+def _read(answer: requests.Response, settings: VBrainSettings, endpoint: str, deadline: Deadline) -> bytes:
+    """The whole answer, up to ``max_answer_bytes`` decompressed.
+
+    Past the cap a successful answer fails (it is the answer, not a lost connection: not
+    retried); an error answer is kept cut at the cap, for its message and the retry rule.
+    """
+    limit = settings.max_answer_bytes
+    parts = []
+    total = 0
+    for chunk in _bounded(answer, ANSWER_CHUNK, deadline):
+        total += len(chunk)
+        parts.append(chunk)
+        if total > limit:
+            if answer.status_code < 300:
+                raise VBrainAnswerTooLargeError(endpoint, limit, "max_answer_bytes")
+            return b"".join(parts)[:limit]
+    return b"".join(parts)
+
+
+def _too_slow(seconds: float, err: Exception) -> Exception:
+    """What a request cut at its deadline failed with (the shut-down socket's error as its cause)."""
+    import requests
+
+    failure = requests.exceptions.Timeout(f"no complete answer within the {seconds:g} s deadline")
+    failure.__cause__ = err
+    return failure
 
 
 def classify(err: Exception) -> TransportFailure:
@@ -109,6 +186,15 @@ def classify(err: Exception) -> TransportFailure:
     import requests
     from urllib3.exceptions import NewConnectionError
 
+    if isinstance(
+        err,
+        requests.exceptions.InvalidHeader
+        | requests.exceptions.InvalidURL
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidJSONError,
+    ):
+        return TransportFailure(FailureKind.NOT_SENT, err)
     if isinstance(err, requests.exceptions.ConnectTimeout):
         return TransportFailure(FailureKind.CONNECT, err)
     if isinstance(err, requests.exceptions.Timeout):

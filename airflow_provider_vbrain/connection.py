@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from airflow_provider_vbrain import _wire
 from airflow_provider_vbrain._compat import mask_secret
-from airflow_provider_vbrain._form import DEFAULT_TIMEOUT
+from airflow_provider_vbrain._form import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TIMEOUT
 from airflow_provider_vbrain._retry import RetryPolicy
 from airflow_provider_vbrain._wire import API_PREFIX, DEFAULT_BASE_URL
 from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
@@ -29,6 +29,7 @@ __all__ = [
     "JOB_URL_PLACEHOLDERS",
     "VBrainSettings",
     "connection_id_under_test",
+    "header_value_problem",
     "read_settings",
 ]
 
@@ -38,6 +39,33 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 #: What extra ``job_url_template`` may name: ids only, so a link never carries a secret.
 JOB_URL_PLACEHOLDERS = ("job_id", "repository_id", "organization_id", "client_id", "application_id")
+
+
+#: The connection field each header comes from, for messages.
+_CONNECTION_FIELDS = {
+    _wire.ORGANIZATION_HEADER: "extra organization_id",
+    _wire.CLIENT_HEADER: "extra client_id",
+    _wire.USERNAME_HEADER: "login (username)",
+    _wire.API_KEY_HEADER: "password (API key)",
+}
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a header value, or None; the same rule for both hooks.
+
+    HTTP header values are latin-1 text without control characters, and the HTTP libraries
+    refuse (or servers strip) whitespace around them. Both hooks send a value's UTF-8 bytes
+    (aiohttp can send no other), so the sync and async hooks put the same bytes on the wire.
+    """
+    if _wire.CONTROL_CHARS.search(value):
+        return "contains a control character (such as a newline)"
+    if value != value.strip():
+        return "starts or ends with whitespace, which HTTP drops or refuses"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "holds characters outside latin-1, which an HTTP header cannot carry"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,11 +79,13 @@ class VBrainSettings:
     :param organization_id: sent as ``organization_id``.
     :param client_id: sent as ``client_id``.
     :param application_id: default ``application_id`` for requests, may be None.
-    :param timeout: seconds allowed for each HTTP request.
+    :param timeout: seconds allowed for each HTTP request, from connecting to the answer's last byte.
     :param verify: TLS verification: True, False or a CA-bundle path.
     :param retry: how transient failures are retried.
     :param job_url_template: the address of a job's page in VBrain's web UI, with
         placeholders among :data:`JOB_URL_PLACEHOLDERS`; None when not set.
+    :param max_answer_bytes: most bytes of an answer read (decompressed); downloads excepted.
+    :param max_download_bytes: most bytes of a download; None for no limit.
     """
 
     conn_id: str
@@ -69,6 +99,8 @@ class VBrainSettings:
     verify: bool | str = True
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     job_url_template: str | None = None
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_download_bytes: int | None = None
 
     @property
     def api_url(self) -> str:
@@ -102,9 +134,13 @@ class VBrainSettings:
         if repository_id is not None:
             headers[_wire.REPOSITORY_HEADER] = repository_id
         for name, value in headers.items():
-            if _wire.CONTROL_CHARS.search(value):
-                # Never echo the value: it may be the key.
-                raise VBrainInputError(f"header {name}", "contains a control character (such as a newline)")
+            problem = header_value_problem(value)
+            if problem is None:
+                continue
+            # Never echo the value: it may be the key.
+            if name in _CONNECTION_FIELDS:
+                raise VBrainConfigError(self.conn_id, _CONNECTION_FIELDS[name], problem)
+            raise VBrainInputError(name, f"{problem} (sent as the {name} header)")
         return headers
 
     def job_web_url(self, job_id: str, repository_id: str, application_id: str | None) -> str | None:
@@ -155,6 +191,9 @@ class VBrainSettings:
             verify=_verify(conn_id, extra.get("verify")),
             retry=_retry_policy(conn_id, extra),
             job_url_template=_job_url_template(conn_id, extra.get("job_url_template")),
+            max_answer_bytes=_byte_count(conn_id, "max_answer_bytes", extra.get("max_answer_bytes"))
+            or DEFAULT_MAX_ANSWER_BYTES,
+            max_download_bytes=_byte_count(conn_id, "max_download_bytes", extra.get("max_download_bytes")),
         )
 
 
@@ -214,6 +253,14 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     text = (host or "").strip()
     if not text:
         return DEFAULT_BASE_URL
+    if "@" in text:
+        # Never echo the host: what precedes the "@" is a user name and a password or key.
+        raise VBrainConfigError(
+            conn_id,
+            "host (base URL)",
+            "must not hold credentials (user:password@): put the username in Login and the API key "
+            "in Password",
+        )
     if "://" not in text:
         text = "https://" + text
     try:
@@ -273,6 +320,16 @@ def _positive(conn_id: str, field: str, value: Any, default: float) -> float:
     if not 0 < number < float("inf"):
         raise VBrainConfigError(conn_id, f"extra {field}", f"must be a positive number, got {value!r}")
     return number
+
+
+def _byte_count(conn_id: str, field: str, value: Any) -> int | None:
+    """A positive whole number of bytes from the extra (a number or its text); None when unset."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = _positive(conn_id, field, value, 1)
+    if number != int(number):
+        raise VBrainConfigError(conn_id, f"extra {field}", f"must be a whole number of bytes, got {value!r}")
+    return int(number)
 
 
 def _verify(conn_id: str, value: Any) -> bool | str:

@@ -13,6 +13,7 @@ from airflow.exceptions import AirflowException
 
 __all__ = [
     "VBrainAPIError",
+    "VBrainAnswerTooLargeError",
     "VBrainAuthError",
     "VBrainBadRequestError",
     "VBrainConfigError",
@@ -62,15 +63,20 @@ class VBrainInputError(VBrainError, ValueError):
 
 
 class VBrainConnectionError(VBrainError):
-    """No usable HTTP answer: the server could not be reached, timed out or hung up."""
+    """No usable HTTP answer: the server could not be reached, timed out or hung up.
 
-    def __init__(self, endpoint: str, reason: str, attempts: int = 1) -> None:
+    :param kind: how the request failed (a ``FailureKind`` value such as ``"timed out"``), when
+        known. The library's own exception is not chained: its ``repr`` may hold request headers.
+    """
+
+    def __init__(self, endpoint: str, reason: str, attempts: int = 1, kind: str = "") -> None:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         super().__init__(f"VBrain {endpoint} failed{tries}: {reason}")
-        self.args = (endpoint, reason, attempts)
+        self.args = (endpoint, reason, attempts, kind)
         self.endpoint = endpoint
         self.reason = reason
         self.attempts = attempts
+        self.kind = kind
 
 
 class VBrainAPIError(VBrainError):
@@ -198,3 +204,26 @@ class VBrainReattachUnknownError(VBrainError):
         self.what = what
         self.reason = reason
         self.candidates = candidates
+
+
+class VBrainAnswerTooLargeError(VBrainError):
+    """An answer (or a download) was larger than the connection allows; it was not read further.
+
+    Not retried: the server answered, and would answer the same again.
+
+    :param endpoint: method and path, e.g. ``GET /api/v1/job/<id>``.
+    :param limit: the number of bytes allowed.
+    :param extra: the connection extra that sets ``limit`` (``max_answer_bytes`` or
+        ``max_download_bytes``).
+    """
+
+    def __init__(self, endpoint: str, limit: int, extra: str) -> None:
+        super().__init__(
+            f"VBrain {endpoint} answered with more than {limit:,} bytes, the limit set by the "
+            f"connection's extra {extra}; the answer was not read further. Raise {extra} on the "
+            "connection if answers this large are expected."
+        )
+        self.args = (endpoint, limit, extra)
+        self.endpoint = endpoint
+        self.limit = limit
+        self.extra = extra

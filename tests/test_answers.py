@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._answers import api_error
+from airflow_provider_vbrain._answers import api_error, json_object, server_message
+from airflow_provider_vbrain._http import Response
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
     VBrainAuthError,
@@ -58,3 +60,26 @@ def test_error_answers_map_to_typed_errors(status: int, body: Any, error_type: t
 def test_long_server_messages_are_clipped() -> None:
     error = api_error("GET /x", answer(500, {"error": "x" * 5000}))
     assert len(error.server_message) <= 300
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        pytest.param(b"<" * 1024 * 1024, "(markup only)", id="1MiB-of-lt"),
+        pytest.param(b"<title>" * 150_000, "non-JSON answer", id="unclosed-titles"),
+        pytest.param(b"<p>Bad <b>gateway</b></p>", "Bad gateway", id="tags-stripped"),
+        pytest.param(b"<html><TITLE>502 Bad Gateway</TITLE>", "502 Bad Gateway", id="title"),
+        pytest.param(b"[" * 10_000 + b"]" * 10_000, "nested too deeply", id="nested-json"),
+    ],
+)
+def test_server_message_is_linear_and_bounded(body: bytes, says: str) -> None:
+    started = time.perf_counter()
+    message = server_message(Response(500, {"content-type": "text/html"}, body))
+    assert time.perf_counter() - started < 0.5
+    assert says in message
+    assert len(message) <= 300
+
+
+def test_a_deeply_nested_answer_is_a_typed_error() -> None:
+    with pytest.raises(VBrainAPIError, match="nested too deeply"):
+        json_object("GET /x", Response(200, {}, b"[" * 100_000 + b"]" * 100_000))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.connection import VBrainSettings
+from airflow_provider_vbrain.connection import VBrainSettings, header_value_problem
 from airflow_provider_vbrain.exceptions import VBrainConfigError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from tests.conftest import API_KEY, connection_json
@@ -219,6 +219,10 @@ def test_what_the_form_writes_is_read(
         pytest.param({"timeout": True}, "extra timeout", id="switch-as-timeout"),
         pytest.param({"timeout": "inf"}, "extra timeout", id="infinite-timeout"),
         pytest.param({"verify": ["a"]}, "extra verify", id="verify-list"),
+        pytest.param({"max_answer_bytes": 0}, "extra max_answer_bytes", id="zero-answer-cap"),
+        pytest.param({"max_answer_bytes": "1.5"}, "extra max_answer_bytes", id="fractional-answer-cap"),
+        pytest.param({"max_download_bytes": "lots"}, "extra max_download_bytes", id="download-cap-text"),
+        pytest.param({"max_download_bytes": "nan"}, "extra max_download_bytes", id="download-cap-nan"),
     ],
 )
 def test_values_no_field_can_mean_are_refused(
@@ -227,6 +231,23 @@ def test_values_no_field_can_mean_are_refused(
     with pytest.raises(VBrainConfigError) as caught:
         settings_for(monkeypatch, raw(extra={"organization_id": "a", "client_id": "b", **extra}))
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        pytest.param({}, (8 * 1024 * 1024, None), id="defaults"),
+        pytest.param(
+            {"max_answer_bytes": "", "max_download_bytes": None}, (8 * 1024 * 1024, None), id="emptied"
+        ),
+        pytest.param({"max_answer_bytes": "65536", "max_download_bytes": 1e9}, (65536, 10**9), id="set"),
+    ],
+)
+def test_size_caps_are_read(
+    monkeypatch: pytest.MonkeyPatch, written: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    settings = settings_for(monkeypatch, raw(extra={"organization_id": "a", "client_id": "b", **written}))
+    assert (settings.max_answer_bytes, settings.max_download_bytes) == expected
 
 
 def test_port_field_agreeing_with_the_url_is_fine_and_a_conflict_is_named(
@@ -296,3 +317,30 @@ def test_bad_job_url_templates_name_the_field(
     assert caught.value.field == "extra job_url_template"
     assert str(caught.value).startswith("VBrain connection 'vbrain_prod': extra job_url_template ")
     assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param("repo-1", None, id="ascii"),
+        pytest.param("répo-ü", None, id="latin-1"),
+        pytest.param(" repo-1", "whitespace", id="leading-space"),
+        pytest.param("repo-1 ", "whitespace", id="trailing-space"),
+        pytest.param("repo\n1", "control character", id="newline"),
+        pytest.param("repo-€", "latin-1", id="euro"),
+    ],
+)
+def test_header_values_one_rule(value: str, problem: str | None) -> None:
+    found = header_value_problem(value)
+    assert found is None if problem is None else problem in (found or "")
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["https://ana:secret-key@vbrain.example.com", "htps://ana:sec/ret@host", "ana:secret@host//api"],
+)
+def test_credentials_in_the_host_are_refused_unechoed(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    with pytest.raises(VBrainConfigError, match="credentials") as caught:
+        settings_for(monkeypatch, connection_json("http://x", host=host))
+    assert "sec" not in str(caught.value)
+    assert "sec" not in repr(caught.value.args)

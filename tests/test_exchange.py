@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -13,6 +14,7 @@ from airflow_provider_vbrain._retry import RetryPolicy
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
     VBrainConnectionError,
+    VBrainInputError,
     VBrainJobNotFinishedError,
     VBrainMaybeCreatedError,
     VBrainRateLimitError,
@@ -88,3 +90,46 @@ def test_result_before_the_job_ends_is_not_a_value() -> None:
     steps = exchange(_endpoints.get_job_result("j", "r"), RetryPolicy())
     with pytest.raises(VBrainJobNotFinishedError, match="Job not yet finished"):
         run(steps, [answer(202, {"message": "Job not yet finished"})])
+
+
+SECRET = 's3cr"et/ü-key'
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        pytest.param(answer(403, {"message": f"bad key {SECRET}"}), id="json-message"),
+        pytest.param(answer(401, f"<title>no {SECRET}</title>".encode()), id="html-title"),
+        pytest.param(answer(302, location=f"https://x.example/?k={quote(SECRET, safe='')}"), id="location"),
+    ],
+)
+def test_an_echoed_key_is_redacted_from_the_error(outcome: Any) -> None:
+    steps = exchange(GET, RetryPolicy(max_attempts=1), secret=SECRET)
+    with pytest.raises(VBrainAPIError) as caught:
+        run(steps, [outcome])
+    shown = f"{caught.value} {caught.value.args!r}"
+    assert "***" in shown
+    for piece in ("s3cr", "ü-key", "%C3%BC-key"):
+        assert piece not in shown
+
+
+def test_an_echoed_key_is_redacted_from_the_value() -> None:
+    steps = exchange(GET, RetryPolicy(), secret=SECRET)
+    status, _, _ = run(steps, [answer(202, {"job_status": SECRET})])
+    assert status.raw_state == "***"
+
+
+def test_a_request_refused_before_sending_is_not_retried_nor_maybe_created() -> None:
+    steps = exchange(CREATE_JOB, RetryPolicy(), rng=lambda: 0.0)
+    with pytest.raises(VBrainInputError, match="refused to send") as caught:
+        run(steps, [failure(FailureKind.NOT_SENT)])
+    assert caught.value.__cause__ is None
+
+
+def test_a_connection_error_names_its_kind_and_chains_no_library_error() -> None:
+    steps = exchange(GET, RetryPolicy(max_attempts=1))
+    with pytest.raises(VBrainConnectionError) as caught:
+        run(steps, [failure(FailureKind.TIMEOUT)])
+    assert caught.value.kind == "timed out"
+    assert caught.value.__cause__ is None
+    assert "OSError: boom" in str(caught.value)

@@ -194,6 +194,8 @@ def test_the_form_types_the_extras_and_starts_from_the_defaults() -> None:
         "retry_attempts": ["integer", "null"],
         "retry_base_delay": ["number", "null"],
         "retry_max_delay": ["number", "null"],
+        "max_answer_bytes": ["integer", "null"],
+        "max_download_bytes": ["integer", "null"],
         "job_url_template": ["string", "null"],
     }
     defaults = {name: field["schema"].get("default") for name, field in form.items()}
@@ -206,6 +208,8 @@ def test_the_form_types_the_extras_and_starts_from_the_defaults() -> None:
         "retry_attempts": 5,
         "retry_base_delay": 1.0,
         "retry_max_delay": 30.0,
+        "max_answer_bytes": 8 * 1024 * 1024,
+        "max_download_bytes": None,
         "job_url_template": None,
     }
     assert form["timeout"]["label"] == "Timeout (seconds)"

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_vbrain import _endpoints
 from airflow_provider_vbrain._endpoints import ApiRequest
-from airflow_provider_vbrain._http import FailureKind
+from airflow_provider_vbrain._http import FailureKind, Response
 from airflow_provider_vbrain._retry import RetryPolicy, retry_after_seconds, retry_delay, should_retry
 from tests.core import NOW, answer, failure
 
@@ -35,6 +35,8 @@ CREATE_REPO = _endpoints.create_repository()
         pytest.param(GET, failure(FailureKind.DISCONNECTED), True, id="get-disconnected"),
         pytest.param(GET, failure(FailureKind.TLS), False, id="get-tls-failure-is-permanent"),
         pytest.param(CREATE_JOB, failure(FailureKind.TLS), False, id="post-tls-failure-is-permanent"),
+        pytest.param(GET, failure(FailureKind.NOT_SENT), False, id="get-refused-before-sending"),
+        pytest.param(CREATE_JOB, failure(FailureKind.NOT_SENT), False, id="post-refused-before-sending"),
         pytest.param(CREATE_JOB, answer(429), True, id="post-429-not-processed"),
         pytest.param(CREATE_JOB, answer(503), True, id="post-503-not-processed"),
         pytest.param(CREATE_JOB, failure(FailureKind.CONNECT), True, id="post-connect-never-sent"),
@@ -99,3 +101,15 @@ def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
 def test_retry_delay(outcome: Any, delay: float) -> None:
     policy = RetryPolicy(base_delay=1.0, max_delay=30.0)
     assert retry_delay(policy, 2, outcome, NOW, rng=lambda: 1.0) == delay
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("Fri, 31 Dec 99999999999999999999 23:59:59 GMT", id="year-10e20"),
+        pytest.param("Fri, 31 Dec 2099 23:59:59 +99999999999999999999", id="absurd-zone"),
+    ],
+)
+def test_a_date_beyond_python_is_the_capped_wait(value: str) -> None:
+    outcome = Response(429, {"retry-after": value})
+    assert retry_delay(RetryPolicy(max_delay=7.0), 1, outcome, now=0.0) == 7.0

@@ -279,9 +279,11 @@ def gzip_bomb(
     chunked: bool = False,
     encoding: str = "gzip",
     content_type: str = "application/json",
+    block: bytes = b" " * MiB,
 ) -> Answer:
-    """A small body that ``Content-Encoding: gzip`` (or ``deflate``) expands to ``size`` bytes of blanks."""
-    data = gzip_of(size) if encoding == "gzip" else deflate_of(size)
+    """A small body that ``Content-Encoding: gzip`` (or ``deflate``) expands to ``size`` bytes of
+    ``block`` repeated (blanks by default)."""
+    data = gzip_of(size, block) if encoding == "gzip" else deflate_of(size, block)
 
     def chunks() -> Iterable[bytes]:
         for start in range(0, len(data), _BLOCK):

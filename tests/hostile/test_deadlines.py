@@ -24,10 +24,6 @@ from tests.hostile.conftest import (
 from tests.hostile.probe import Call
 from tests.hostile.server import HostileServer, interim_forever, silent, trickle
 
-PER_READ = (
-    "The sync timeout is per read, not per request: a trickling server keeps the call alive indefinitely"
-)
-
 #: Headers complete, then the body trickles (one byte every 0.2 s; a read never waits long).
 BODY_TRICKLE = trickle(
     b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", interval=0.2
@@ -50,7 +46,6 @@ SYNC_CASES = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=PER_READ)
 def test_trickling_or_endlessly_interim_answers_end_within_the_deadline_sync(
     server: HostileServer, tmp_path: Path
 ) -> None:
@@ -63,7 +58,7 @@ def test_trickling_or_endlessly_interim_answers_end_within_the_deadline_sync(
             args = (*args, str(tmp_path / "out.zip"))
         calls.append(Call("sync", method, args))
     reports = probe.run_many(calls, time_limit=DEADLINE_BOUND)
-    expect.clean_failures(reports, [endpoint for *_, endpoint in SYNC_CASES])
+    expect.clean_failures(reports, [endpoint for *_, endpoint in SYNC_CASES], says=["timed out|deadline"])
 
 
 def test_trickling_or_endlessly_interim_answers_end_within_the_deadline_async(server: HostileServer) -> None:
@@ -90,3 +85,16 @@ def test_trickling_status_ends_the_trigger_with_an_error_event(trigger_server: H
     # Five polls in a row, each cut at the deadline, then the trigger gives up.
     report = probe.trigger(time_limit=TRIGGER_BOUND + 5 * 0.5, **trigger_kwargs())
     expect.clean_event(report, status="error", says=["timed out"])
+
+
+def test_trickling_download_ends_within_the_deadline_and_leaves_no_file(
+    server: HostileServer, tmp_path: Path
+) -> None:
+    """A ZIP that arrives a byte at a time: cut at the deadline on each attempt, nothing kept."""
+    server.route(OUTPUT, DOWNLOAD_TRICKLE)
+    destination = tmp_path / "out" / "output.zip"
+    report = probe.sync("download_job_output", JOB, REPO, str(destination), time_limit=DEADLINE_BOUND)
+    expect.clean_failure(report, endpoint=f"/job/{JOB}/output", says=["timed out", "deadline"])
+    assert len(server.requests(OUTPUT)) == 2, "each of the two attempts should have been sent"
+    left = list(destination.parent.iterdir()) if destination.parent.exists() else []
+    assert not left, f"a download cut at its deadline left {left}"

@@ -26,8 +26,6 @@ from tests.hostile.conftest import (
 from tests.hostile.probe import Call
 from tests.hostile.server import HostileServer, MiB, reply
 
-QUADRATIC = "Quadratic error-message extraction: a non-JSON body is cleaned with regexes in quadratic time"
-BODY_LIMIT = "No limit on response bodies: a huge answer is read whole and parsed on the event loop"
 
 #: 32 KiB of ``<`` or of unclosed ``<title>``: small enough that today's quadratic cleaning ends
 #: (about a second of CPU, all of it inside one callback) and asyncio reports the block; 1 MiB, the
@@ -44,7 +42,6 @@ def huge_status() -> bytes:
     return b'{"job_status": "started", "padding": "' + b"x" * (48 * MiB) + b'"}'
 
 
-@pytest.mark.xfail(strict=True, reason=QUADRATIC)
 def test_pathological_html_never_blocks_the_loop_async(server: HostileServer) -> None:
     """``<`` x 32 KiB in a 500 on the status, unclosed ``<title>`` x 32 KiB in a 200 on the result."""
     server.route(STATUS, reply(500, LT, content_type="text/html"))
@@ -54,7 +51,6 @@ def test_pathological_html_never_blocks_the_loop_async(server: HostileServer) ->
     expect.clean_failures(reports, [f"/job/{JOB}", f"/job/{JOB}/result"])
 
 
-@pytest.mark.xfail(strict=True, reason=BODY_LIMIT)
 def test_valid_48MiB_answer_is_refused_async(memory_server: HostileServer) -> None:
     """Refused for its size, before it is parsed on the event loop."""
     memory_server.route(STATUS, reply(202, huge_status()))
@@ -62,7 +58,6 @@ def test_valid_48MiB_answer_is_refused_async(memory_server: HostileServer) -> No
     expect.clean_failure(report, endpoint=f"/job/{JOB}", says=[expect.TOO_LARGE])
 
 
-@pytest.mark.xfail(strict=True, reason=QUADRATIC)
 def test_pathological_html_status_never_blocks_the_trigger(trigger_server: HostileServer) -> None:
     """``<`` x 32 KiB in a 500 on every poll: after five polls the trigger gives up with an error
     event, and no poll held the loop."""

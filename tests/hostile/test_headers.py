@@ -18,14 +18,6 @@ from tests.hostile import expect, probe
 from tests.hostile.conftest import JOB, JOBS, QUICK, REPO, STATUS, connect
 from tests.hostile.server import HostileServer, reply
 
-REFUSED = (
-    "Client-side errors counted as lost connections: a header value requests refuses before sending "
-    "is retried and reported as 'the job may have been created'"
-)
-LATIN1 = (
-    "Header values outside latin-1 raise a raw UnicodeEncodeError in the sync hook; the async hook sends "
-    "them as UTF-8: the two hooks disagree"
-)
 RETRIED = r"after \d+ attempts|may have created"
 
 
@@ -43,7 +35,6 @@ def _refused_before_sending(report: probe.Report, server: HostileServer, header:
     assert not re.search(RETRIED, report.message), f"treated as a network failure: {report.describe()}"
 
 
-@pytest.mark.xfail(strict=True, reason=REFUSED)
 @pytest.mark.parametrize(
     ("method", "args", "hook", "header"),
     [
@@ -77,13 +68,11 @@ def test_header_refused_before_sending_is_not_a_lost_connection_sync(
     _refused_before_sending(report, answering, header)
 
 
-@pytest.mark.xfail(strict=True, reason="Header values: the async hook sends what the sync hook refuses")
 def test_header_refused_before_sending_async(answering: HostileServer) -> None:
     report = probe.asynchronous("get_job_status", JOB, " repo-1", time_limit=QUICK)
     _refused_before_sending(report, answering, "repository_id")
 
 
-@pytest.mark.xfail(strict=True, reason=LATIN1)
 @pytest.mark.parametrize(
     ("method", "args", "hook", "changes", "header"),
     [
@@ -140,7 +129,6 @@ def _outcome(answering: HostileServer, run: Any, repository_id: str) -> tuple[st
         pytest.param("repo-€", id="non-latin1-value"),
     ],
 )
-@pytest.mark.xfail(strict=True, reason=LATIN1)
 def test_both_hooks_treat_a_header_value_alike(answering: HostileServer, repository_id: str) -> None:
     """Same connection (its key holds ``ü`` and ``ï``), same value: same bytes sent, or both refuse."""
     sync_did = _outcome(answering, probe.sync, repository_id)
