@@ -75,9 +75,10 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     :param start_from_trigger: run the whole wait on the triggerer, without a worker (implies
         ``deferrable=True``): the trigger ends the task itself, pushing the job's output and
         link, and fails it when the job failed (logging why) unless the task has retries left to
-        run on a worker. On Airflow 3 a task with an XCom to push resumes on a worker for it. Where this Airflow cannot start it there (templated or XCom arguments
-        before Airflow 3.3, a mapped sensor), the sensor warns and defers from a worker as usual.
-        See the docs' "Deferrable, poke or reschedule".
+        run on a worker. On Airflow 3 a task with an XCom to push resumes on a worker for it.
+        Where this Airflow cannot start it there (templated or XCom arguments before Airflow 3.3,
+        a mapped sensor), the sensor warns and defers from a worker as usual. See the docs'
+        "Deferrable, poke or reschedule".
     """
 
     template_fields: Sequence[str] = ("job_id", "repository_id", *CONNECTION_FIELDS)
