@@ -29,10 +29,12 @@ __all__ = [
     "aget_connection",
     "default_deferrable",
     "deferral_timed_out",
+    "end_event_xcoms_intact",
     "find",
     "mask_secret",
     "object_storage_path",
     "start_trigger_args",
+    "task_end_event",
     "triggerer_renders_templates",
     "xcom_arg_template",
     "xcom_value",
@@ -135,6 +137,28 @@ def xcom_value(ti_key: Any, key: str) -> Any:
 def start_trigger_args(**kwargs: Any) -> Any:
     """Airflow's ``StartTriggerArgs``: the trigger a task starts with when it starts on the triggerer."""
     return _require("StartTriggerArgs", "airflow.triggers.base")(**kwargs)
+
+
+def task_end_event(succeeded: bool, xcoms: Mapping[str, Any] | None = None) -> Any:
+    """The trigger event that ends a task on the triggerer, without resuming it on a worker; None
+    where this Airflow has none (``TaskSuccessEvent`` and ``TaskFailedEvent``, from Airflow 2.10).
+
+    :param succeeded: end the task ``success`` (else ``failed``).
+    :param xcoms: XComs Airflow pushes for the task as it ends it (key to JSON value).
+    """
+    event = find("TaskSuccessEvent" if succeeded else "TaskFailedEvent", "airflow.triggers.base")
+    return None if event is None else event(xcoms=dict(xcoms) if xcoms else None)
+
+
+def end_event_xcoms_intact() -> bool:
+    """Whether tasks pulling the XComs of a task ended by its trigger get the values pushed.
+
+    Airflow 2 writes and reads them through the same ``XCom`` serialization. Airflow 3's
+    triggerer stores them serialized (``XComModel.set``) where the task SDK expects the values
+    themselves, so a task pulling one gets its JSON text: ``'{"value": 200}'`` for a dict, a
+    quoted string for a string (seen on 3.3.2 with a real scheduler and triggerer).
+    """
+    return find("XCom", "airflow.sdk.execution_time.xcom") is None
 
 
 def triggerer_renders_templates() -> bool:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain.exceptions import VBrainError, VBrainJobTimeoutError, VBrainResultTooLargeError
+from airflow_provider_vbrain.exceptions import VBrainError, VBrainJobTimeoutError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, checked_result
 from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 
 if TYPE_CHECKING:
@@ -89,12 +88,7 @@ class VBrainTaskMixin:
 
     def result_of(self, job_id: str, repository_id: str) -> Any:
         """The output of a job known to have finished, checked against ``max_result_bytes``."""
-        result = self.hook.get_job_result(job_id, repository_id)
-        if self.max_result_bytes is not None:
-            size = len(json.dumps(result, default=str).encode())
-            if size > self.max_result_bytes:
-                raise VBrainResultTooLargeError(job_id, size, self.max_result_bytes)
-        return result
+        return checked_result(job_id, self.hook.get_job_result(job_id, repository_id), self.max_result_bytes)
 
 
 def seconds(value: Any) -> float | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from airflow_provider_vbrain.exceptions import (
     VBrainConnectionError,
     VBrainError,
     VBrainRateLimitError,
+    VBrainResultTooLargeError,
     VBrainServerError,
 )
 
@@ -25,6 +27,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "Outcome",
+    "checked_result",
     "is_transient",
     "outcome_of",
     "read_event",
@@ -121,6 +124,18 @@ def is_transient(error: BaseException) -> bool:
     not-found and bad-request answers do not, since asking again cannot help.
     """
     return isinstance(error, VBrainConnectionError | VBrainRateLimitError | VBrainServerError)
+
+
+def checked_result(job_id: str, result: Any, max_bytes: int | None) -> Any:
+    """A job's output, if it fits in ``max_bytes`` as JSON (None for no limit).
+
+    :raises VBrainResultTooLargeError: when it does not: XCom lives in the metadata database.
+    """
+    if max_bytes is not None:
+        size = len(json.dumps(result, default=str).encode())
+        if size > max_bytes:
+            raise VBrainResultTooLargeError(job_id, size, max_bytes)
+    return result
 
 
 class EventStatus(str, enum.Enum):

@@ -8,8 +8,10 @@ core, for both hooks.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
+import os
 import tempfile
 import time
 import zipfile
@@ -281,11 +283,7 @@ class VBrainHook(_VBrainHookBase):
         ZIP holds. A logs ZIP that cannot be read raises :class:`.VBrainError`.
         """
         with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
-            path = self.download_job_logs(job_id, repository_id, folder)
-            try:
-                return log_tail(path, lines)
-            except zipfile.BadZipFile as err:
-                raise VBrainError(f"The logs ZIP of job {job_id!r} cannot be read: {err}") from None
+            return _tail_of(job_id, self.download_job_logs(job_id, repository_id, folder), lines)
 
     def job_failure(
         self, job_id: str, repository_id: str, job_status: str = "failed"
@@ -295,8 +293,7 @@ class VBrainHook(_VBrainHookBase):
             tail = self.job_log_tail(job_id, repository_id)
         except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
-        detail = f"end of its logs:\n{tail}" if tail else "its logs are empty"
-        return VBrainJobFailedError(job_id, repository_id, job_status, detail)
+        return _failure(job_id, repository_id, job_status, tail)
 
     def _call(self, request: ApiRequest[T]) -> T:
         return self._transport.call(self.settings, self.application_id, request)
@@ -370,5 +367,37 @@ class VBrainAsyncHook(_VBrainHookBase):
         """See :meth:`VBrainHook.get_job_params`."""
         return await self._call(_endpoints.get_job_params(job_id, repository_id))
 
+    async def job_failure(
+        self, job_id: str, repository_id: str, job_status: str = "failed"
+    ) -> VBrainJobFailedError:
+        """See :meth:`VBrainHook.job_failure`. The logs ZIP arrives in memory (the async transport
+        does not stream), then is written to a temporary file and read off the event loop."""
+        try:
+            logs = await self._call(_endpoints.download_job_logs(job_id, repository_id))
+            tail = await asyncio.to_thread(_tail_of_bytes, job_id, logs)
+        except (VBrainError, OSError) as err:
+            tail = f"(its logs could not be read: {err})"
+        return _failure(job_id, repository_id, job_status, tail)
+
     async def _call(self, request: ApiRequest[T]) -> T:
         return await _async_transport.call(await self.get_settings(), self.application_id, request)
+
+
+def _tail_of(job_id: str, path: str, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return log_tail(path, lines)
+    except zipfile.BadZipFile as err:
+        raise VBrainError(f"The logs ZIP of job {job_id!r} cannot be read: {err}") from None
+
+
+def _tail_of_bytes(job_id: str, logs: bytes) -> str:
+    with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
+        path = os.path.join(folder, "logs.zip")
+        with open(path, "wb") as file:
+            file.write(logs)
+        return _tail_of(job_id, path)
+
+
+def _failure(job_id: str, repository_id: str, job_status: str, tail: str) -> VBrainJobFailedError:
+    detail = f"end of its logs:\n{tail}" if tail else "its logs are empty"
+    return VBrainJobFailedError(job_id, repository_id, job_status, detail)

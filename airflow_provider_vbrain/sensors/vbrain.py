@@ -72,10 +72,13 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     :param poke_interval: seconds between polls, in every mode.
     :param max_result_bytes: refuse an output larger than this as JSON (too big for XCom),
         with advice to download it instead; None for no limit.
-    :param start_from_trigger: start the wait on the triggerer, without a worker (implies
-        ``deferrable=True``); the task needs a worker only when the job has ended. Where this
-        Airflow cannot (templated or XCom arguments before Airflow 3.3, a mapped sensor), the
-        sensor warns and defers from a worker as usual. See the docs' "Deferrable, poke or reschedule".
+    :param start_from_trigger: run the whole wait on the triggerer, without a worker (implies
+        ``deferrable=True``): the trigger ends the task itself, pushing the job's output and
+        link, and fails it when the job failed (logging why) unless the task has retries left to
+        run on a worker. On Airflow 3 a task with an XCom to push resumes on a worker for it.
+        Where this Airflow cannot start it there (templated or XCom arguments before Airflow 3.3,
+        a mapped sensor), the sensor warns and defers from a worker as usual. See the docs'
+        "Deferrable, poke or reschedule".
     """
 
     template_fields: Sequence[str] = ("job_id", "repository_id", *CONNECTION_FIELDS)
@@ -141,6 +144,13 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
                 # The deadline is the deferral's own timeout, made absolute by Airflow when it defers.
                 "end_time": None,
                 "last_state": None,
+                # The trigger ends the task itself, so no worker runs it at all. A failure goes back
+                # to a worker when the task has retries: not every Airflow line retries a task its
+                # trigger failed.
+                "end_task": True,
+                "end_failed_task": not self.retries,
+                "fetch_result": self.fetch_result and self.do_xcom_push,
+                "max_result_bytes": self.max_result_bytes,
             },
             next_method="execute_complete",
             next_kwargs=None,

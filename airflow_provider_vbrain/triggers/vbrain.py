@@ -8,17 +8,19 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_vbrain._compat import end_event_xcoms_intact, task_end_event
 from airflow_provider_vbrain._form import DEFAULT_CONN_ID
 from airflow_provider_vbrain._waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
-from airflow_provider_vbrain.jobs import JobEvent, JobState, JobStatus
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus, checked_result
+from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 
 __all__ = ["VBrainJobTrigger"]
 
 
 class VBrainJobTrigger(BaseTrigger):
-    """Poll a VBrain job until it ends, then fire one event.
+    """Poll a VBrain job until it ends, then fire one event (or, told to, end the task itself).
 
     Events carry ``status`` (see :class:`~airflow_provider_vbrain.jobs.EventStatus`:
     ``succeeded``, ``failed``, ``timeout`` or ``error``), ``job_id``,
@@ -36,6 +38,17 @@ class VBrainJobTrigger(BaseTrigger):
         trigger rebuilt after a triggerer restart keeps the original deadline.
     :param last_state: the job's state as the deferring task last saw it, so that the
         trigger logs only changes from there.
+    :param end_task: when the job finished, end the task here (Airflow 2.10+), without resuming
+        it on a worker: Airflow pushes the job's output as ``return_value`` and its "VBrain job"
+        link, and marks the task ``success``. Otherwise the event resumes the task on a worker, as
+        it does on Airflow 3 whenever there is an XCom to push (see
+        :func:`~airflow_provider_vbrain._compat.end_event_xcoms_intact`).
+    :param end_failed_task: with ``end_task``, also end the task here, ``failed``, when the job
+        failed or polling failed for good, logging the same error the task would raise (a
+        failed job's log tail). A timeout always resumes the task, which times out or skips.
+    :param fetch_result: with ``end_task``, push the job's output as ``return_value``.
+    :param max_result_bytes: with ``end_task``, an output larger than this as JSON fails the
+        task instead (see :class:`~airflow_provider_vbrain.exceptions.VBrainResultTooLargeError`).
     """
 
     def __init__(
@@ -47,6 +60,10 @@ class VBrainJobTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         end_time: float | None = None,
         last_state: str | None = None,
+        end_task: bool = False,
+        end_failed_task: bool = False,
+        fetch_result: bool = True,
+        max_result_bytes: int | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -56,6 +73,10 @@ class VBrainJobTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.last_state = last_state
+        self.end_task = end_task
+        self.end_failed_task = end_failed_task
+        self.fetch_result = fetch_result
+        self.max_result_bytes = max_result_bytes
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -68,12 +89,50 @@ class VBrainJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "last_state": self.last_state,
+                "end_task": self.end_task,
+                "end_failed_task": self.end_failed_task,
+                "fetch_result": self.fetch_result,
+                "max_result_bytes": self.max_result_bytes,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self._wait()
-        yield TriggerEvent(event.payload())
+        end = await self._task_end(event) if self.end_task else None
+        yield end if end is not None else TriggerEvent(event.payload())
+
+    async def _task_end(self, event: JobEvent) -> TriggerEvent | None:
+        """The event that ends the task here, or None to resume it on a worker with ``event``."""
+        if event.status is EventStatus.TIMEOUT:
+            return None
+        if event.status is not EventStatus.SUCCEEDED and not self.end_failed_task:
+            return None
+        # Hooks on one event loop share the connection's reading and the HTTP session.
+        hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)
+        xcoms: dict[str, Any] = {}
+        try:
+            settings = await hook.get_settings()
+            url = settings.job_web_url(self.job_id, self.repository_id, self.application_id)
+            pushes = url is not None or (event.status is EventStatus.SUCCEEDED and self.fetch_result)
+            if pushes and not end_event_xcoms_intact():
+                return None  # a worker pushes them: tasks would read what this Airflow stores as text
+            if url is not None:
+                xcoms[JOB_LINK_XCOM_KEY] = url
+                self.log.info("VBrain job page: %s", url)
+            if event.status is EventStatus.SUCCEEDED:
+                if self.fetch_result:
+                    result = await hook.get_job_result(self.job_id, self.repository_id)
+                    xcoms["return_value"] = checked_result(self.job_id, result, self.max_result_bytes)
+                self.log.info("VBrain job %s finished", self.job_id)
+                return task_end_event(True, xcoms)
+            if event.status is EventStatus.FAILED:
+                raise await hook.job_failure(self.job_id, self.repository_id, event.job_status)
+            raise event.error or VBrainError(event.message or f"waiting on VBrain job {self.job_id} failed")
+        except VBrainError as err:
+            if not self.end_failed_task:
+                return None  # the worker the task resumes on fails it, or tries again
+            self.log.error("%s", err)  # what the task's log shows when the task raises it
+            return task_end_event(False, xcoms)
 
     async def _wait(self) -> JobEvent:
         hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)

@@ -157,11 +157,42 @@ def test_start_from_trigger_with_plain_ids_starts_the_trigger_on_every_line() ->
         "poll_interval": 5.0,
         "end_time": None,
         "last_state": None,
+        # The trigger ends the task, with the sensor's output limit.
+        "end_task": True,
+        "end_failed_task": True,
+        "fetch_result": True,
+        "max_result_bytes": 1024 * 1024,
     }
     # The trigger Airflow builds from these arguments accepts them all.
     from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 
     assert VBrainJobTrigger(**args.trigger_kwargs).serialize()[1] == args.trigger_kwargs
+
+
+@pytest.mark.parametrize(
+    ("options", "end_failed_task", "fetch_result"),
+    [
+        pytest.param({"retries": 2}, False, True, id="retries-left-fail-on-a-worker"),
+        pytest.param({"fetch_result": False}, True, False, id="no-result"),
+        pytest.param({"do_xcom_push": False}, True, False, id="no-xcom-push"),
+    ],
+)
+def test_start_from_trigger_tells_the_trigger_how_to_end_the_task(
+    options: dict[str, Any], end_failed_task: bool, fetch_result: bool
+) -> None:
+    sensor = VBrainJobSensor(
+        task_id="s",
+        job_id="j1",
+        repository_id="r1",
+        start_from_trigger=True,
+        max_result_bytes=None,
+        **options,
+    )
+    kwargs = sensor.start_trigger_args.trigger_kwargs
+    assert kwargs["end_task"] is True
+    assert kwargs["end_failed_task"] is end_failed_task
+    assert kwargs["fetch_result"] is fetch_result
+    assert kwargs["max_result_bytes"] is None
 
 
 def test_start_from_trigger_with_xcom_ids_renders_them_on_the_triggerer_or_falls_back() -> None:

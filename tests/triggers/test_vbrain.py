@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 import pytest
 
 from airflow_provider_vbrain._async_transport import close_shared_session
+from airflow_provider_vbrain._compat import end_event_xcoms_intact
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, connection_json, key_leaks
 
 STATUS_PATH = r"^/api/v1/job/[^/]+$"
 
@@ -44,7 +46,9 @@ async def first_event(trigger: VBrainJobTrigger, timeout: float = 20) -> dict[st
 
 
 def test_serialize_round_trips_every_argument_and_no_secret() -> None:
-    trigger = VBrainJobTrigger("job-1", "repo-1", "vbrain_prod", "Tutorial", 2.5, 1_800_000_000.0, "started")
+    trigger = VBrainJobTrigger(
+        "job-1", "repo-1", "vbrain_prod", "Tutorial", 2.5, 1_800_000_000.0, "started", True, True, False, 5
+    )
     path, kwargs = trigger.serialize()
     assert path == "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
     assert kwargs == {
@@ -55,6 +59,10 @@ def test_serialize_round_trips_every_argument_and_no_secret() -> None:
         "poll_interval": 2.5,
         "end_time": 1_800_000_000.0,
         "last_state": "started",
+        "end_task": True,
+        "end_failed_task": True,
+        "fetch_result": False,
+        "max_result_bytes": 5,
     }
     assert rebuilt(trigger).serialize() == (path, kwargs)
     assert API_KEY not in repr(kwargs)
@@ -141,3 +149,141 @@ async def test_many_triggers_share_one_session(job: Any, vbrain_conn: Any) -> No
         *(first_event(VBrainJobTrigger(j, repository_id, poll_interval=0.05)) for j in job_ids)
     )
     assert {e["status"] for e in events} == {"succeeded"}
+
+
+# --------------------------------------------------------------------------- ending the task here
+
+
+async def the_event(trigger: VBrainJobTrigger, timeout: float = 20) -> Any:
+    """The first event, as the triggerer gets it (not only its payload)."""
+
+    async def first() -> Any:
+        async for event in trigger.run():
+            return event
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+@pytest.fixture
+def job_page(vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The emulator's job pages as the connection's ``job_url_template``."""
+    template = vbrain_conn.url + "/ui/jobs/{job_id}?repository={repository_id}"
+    extra = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "job_url_template": template}
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(vbrain_conn.url, extra=extra))
+    return template
+
+
+def logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
+    """What the trigger logged: through logging (Airflow 2) or structlog's console (Airflow 3)."""
+    out, err = capsys.readouterr()
+    return caplog.text + out + err
+
+
+def ending(job_id: str, repository_id: str, **kwargs: Any) -> VBrainJobTrigger:
+    """A trigger told to end the task, rebuilt from its kwargs as the triggerer rebuilds it."""
+    return rebuilt(VBrainJobTrigger(job_id, repository_id, poll_interval=0.05, end_task=True, **kwargs))
+
+
+async def test_a_finished_job_ends_the_task_with_its_output_and_link(job: Any, job_page: str) -> None:
+    from airflow.triggers.base import TaskSuccessEvent
+
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
+    event = await the_event(ending(job_id, repository_id, max_result_bytes=1000))
+    if not end_event_xcoms_intact():  # Airflow 3: a worker pushes them, as without end_task
+        assert type(event).__name__ == "TriggerEvent"
+        assert event.payload["status"] == "succeeded"
+        return
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms == {
+        "return_value": hook.get_job_result(job_id, repository_id),
+        "vbrain_job_url": job_page.format(job_id=job_id, repository_id=repository_id),
+    }
+    assert event.xcoms["return_value"] == {"value": 6}
+    assert not key_leaks(repr(event.xcoms))
+
+
+async def test_with_nothing_to_push_the_task_ends_here_on_every_line(job: Any) -> None:
+    from airflow.triggers.base import TaskSuccessEvent
+
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
+    event = await the_event(ending(job_id, repository_id, fetch_result=False))
+    assert isinstance(event, TaskSuccessEvent)
+    assert not event.xcoms  # no template on this connection, so no link either
+
+
+async def test_a_failed_job_fails_the_task_logging_what_the_worker_would_raise(
+    job: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.triggers.base import TaskFailedEvent
+
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 2})
+    with caplog.at_level(logging.INFO):
+        event = await the_event(ending(job_id, repository_id, end_failed_task=True))
+    assert isinstance(event, TaskFailedEvent)
+    expected = str(hook.job_failure(job_id, repository_id))  # what the sensor raises on a worker
+    assert "end of its logs:" in expected
+    assert job_id in expected
+    assert expected in logged(caplog, capsys)
+
+
+async def test_polling_that_fails_for_good_fails_the_task_with_its_error(
+    job: Any, vbrain_conn: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.triggers.base import TaskFailedEvent
+
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 1, "b": 1})
+    vbrain_conn.inject_fault(404, count=1, method="GET", path=STATUS_PATH)
+    with caplog.at_level(logging.INFO):
+        event = await the_event(ending(job_id, repository_id, end_failed_task=True))
+    assert isinstance(event, TaskFailedEvent)
+    text = logged(caplog, capsys)
+    assert "HTTP 404" in text
+    assert not key_leaks(text)
+
+
+async def test_an_output_too_large_for_xcom_fails_the_task(
+    job: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.triggers.base import TaskFailedEvent
+
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
+    with caplog.at_level(logging.INFO):
+        event = await the_event(ending(job_id, repository_id, end_failed_task=True, max_result_bytes=5))
+    if not end_event_xcoms_intact():  # Airflow 3: a worker fetches the output (and refuses it)
+        assert type(event).__name__ == "TriggerEvent"
+        return
+    assert isinstance(event, TaskFailedEvent)
+    assert f"VBrain job {job_id} produced an output of " in logged(caplog, capsys)
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        pytest.param({"a": 2}, "failed", id="failed-job"),
+        pytest.param({"a": 2, "b": 3}, "succeeded", id="output-too-large"),
+    ],
+)
+async def test_without_end_failed_task_a_failure_resumes_the_task_on_a_worker(
+    job: Any, params: dict, status: str
+) -> None:
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, params)
+    event = await the_event(ending(job_id, repository_id, max_result_bytes=5))
+    assert type(event).__name__ == "TriggerEvent"
+    assert event.payload["status"] == status  # the worker raises the error, or retries the task
+
+
+async def test_a_deadline_always_resumes_the_task_on_a_worker(job: Any) -> None:
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 1, "b": 1}, {"emulator_run_seconds": 60})
+    trigger = ending(job_id, repository_id, end_failed_task=True)
+    trigger.end_time = time.time() + 0.2
+    event = await the_event(trigger)
+    assert type(event).__name__ == "TriggerEvent"
+    assert event.payload["status"] == "timeout"  # the sensor times out, or skips under soft_fail
