@@ -10,10 +10,7 @@ import contextlib
 import functools
 import os
 import stat
-import struct
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -24,17 +21,12 @@ from airflow_provider_vbrain._endpoints import Upload, input_name
 from airflow_provider_vbrain.exceptions import VBrainInputError
 
 __all__ = [
-    "LOG_READ_BYTES",
-    "LOG_TAIL_BYTES",
-    "LOG_TAIL_FILES",
-    "LOG_TAIL_LINES",
     "Destination",
     "InputFile",
     "MultipartBody",
     "Sink",
     "file_safe",
     "location",
-    "log_tail",
     "open_upload",
     "upload",
     "zip_checked",
@@ -45,26 +37,10 @@ __all__ = [
 InputFile = str | os.PathLike[str] | Any
 #: Where a download may go: a local file or directory path, or an object with ``open("wb")``.
 Destination = str | os.PathLike[str] | Any
-#: How many lines of each log file a failed job's error quotes.
-LOG_TAIL_LINES = 50
-#: How many log files a failed job's error quotes at most; the others are counted, the first named.
-LOG_TAIL_FILES = 10
-#: How much of each log file's end is quoted at most (its last lines within these bytes).
-LOG_TAIL_BYTES = 4 * 1024
-#: Bytes decompressed to find the ends of the log files, for all of them together.
-LOG_READ_BYTES = 256 * 1024 * 1024
 #: The first bytes of a ZIP file: a local file header, or the end record of an empty archive.
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 #: How much of a refused download is read to quote the server's answer.
 _QUOTED_BYTES = 64 * 1024
-#: The largest ZIP index (central directory) a log tail reads: a few hundred bytes per file.
-_LOG_INDEX_BYTES = 4 * 1024 * 1024
-#: Where a ZIP's end record may start, from the end (its 22 bytes and a comment of up to 64 KiB).
-_END_SEARCH = 22 + 65535 + 20
-#: Bytes per read of a log file, how many left-out files are named, and how long a quoted name gets.
-_READ_CHUNK = 64 * 1024
-_NAMED_LEFT_OUT = 5
-_NAME_CHARS = 200
 #: Bytes per read of an upload while it is sent.
 _UPLOAD_CHUNK = 256 * 1024
 #: What a destination that is not a regular file is, as a refusal names it.
@@ -143,7 +119,7 @@ def open_upload(attached: Upload | None) -> Any:
             yield file
             return
         with tempfile.TemporaryFile(prefix="vbrain-upload-") as copy:
-            while chunk := file.read(_READ_CHUNK):
+            while chunk := file.read(_UPLOAD_CHUNK):
                 copy.write(chunk)
             copy.seek(0)
             yield copy
@@ -301,96 +277,3 @@ def zip_checked(chunks: Iterable[bytes], refuse: Callable[[bytes], Exception]) -
         raise refuse(head[:_QUOTED_BYTES])
     yield head
     yield from stream
-
-
-# --------------------------------------------------------------------------- log tails
-
-
-def log_tail(zip_path: str | os.PathLike[str], lines: int = LOG_TAIL_LINES) -> str:
-    """The last ``lines`` lines of the text files in a logs ZIP, each under its name; bounded whatever
-    the ZIP holds.
-
-    At most :data:`LOG_TAIL_FILES` files are quoted (the others are counted and the first of them
-    named), each by at most its last :data:`LOG_TAIL_BYTES` bytes; files are decompressed as a
-    stream, :data:`LOG_READ_BYTES` for all of them together: a file larger than what is left of that
-    is named with its size, not read. A ZIP whose index is larger than a logs folder's ever is (over
-    :data:`_LOG_INDEX_BYTES`: some 60,000 names) is not opened.
-    """
-    with open(zip_path, "rb") as file:
-        index = _index_bytes(file)
-        if index > _LOG_INDEX_BYTES:
-            limit = _size(_LOG_INDEX_BYTES)
-            return f"(not read: the logs ZIP's index takes {_size(index)}, more than {limit})"
-        with zipfile.ZipFile(file) as archive:
-            members = [info for info in archive.infolist() if not info.is_dir()]
-            parts: list[str] = []
-            budget = LOG_READ_BYTES
-            for info in members[:LOG_TAIL_FILES]:
-                name = _clipped(info.filename)
-                if info.file_size > budget:
-                    size = _size(info.file_size)
-                    parts.append(f"--- {name} ({size}: too large to read its end; download the logs) ---")
-                    continue
-                budget -= info.file_size
-                try:
-                    text = _member_tail(archive, info)
-                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
-                    parts.append(f"--- {name} (could not be read: {_clipped(str(err))}) ---")
-                    continue
-                parts.append(f"--- {name} ---")
-                parts.extend(text.splitlines()[-lines:] if lines > 0 else [])
-    left_out = members[LOG_TAIL_FILES:]
-    if left_out:
-        names = ", ".join(_clipped(info.filename) for info in left_out[:_NAMED_LEFT_OUT])
-        more = ", ..." if len(left_out) > _NAMED_LEFT_OUT else ""
-        parts.append(f"--- {len(left_out):,} more files not quoted: {names}{more} ---")
-    return "\n".join(parts)
-
-
-def _member_tail(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
-    """The text of a member's last :data:`LOG_TAIL_BYTES` bytes, decompressed as a stream (never whole);
-    a line cut by the window's start is dropped."""
-    tail = b""
-    cut = False
-    with archive.open(info) as member:
-        while chunk := member.read(_READ_CHUNK):
-            tail += chunk
-            if len(tail) > LOG_TAIL_BYTES:
-                tail, cut = tail[-LOG_TAIL_BYTES:], True
-    if cut and b"\n" in tail:
-        tail = tail[tail.index(b"\n") + 1 :]
-    return tail.decode("utf-8", errors="replace")
-
-
-def _index_bytes(file: IO[bytes]) -> int:
-    """The size of a ZIP's central directory (what ``ZipFile`` reads into memory whole) as its end
-    records state it, the ZIP64 one first; 0 without an end record (``ZipFile`` then says what is wrong)."""
-    end = file.seek(0, os.SEEK_END)
-    file.seek(max(0, end - _END_SEARCH))
-    tail = file.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
-        return 0
-    (size,) = struct.unpack_from("<I", tail, at + 12)
-    if at >= 20 and tail[at - 20 : at - 16] == b"PK\x06\x07":  # a ZIP64 locator: its record rules
-        (record,) = struct.unpack_from("<Q", tail, at - 12)
-        file.seek(record)
-        zip64 = file.read(56)
-        if len(zip64) == 56 and zip64.startswith(b"PK\x06\x06"):
-            (size,) = struct.unpack_from("<Q", zip64, 40)
-    return min(size, end)
-
-
-def _clipped(text: str) -> str:
-    return text if len(text) <= _NAME_CHARS else text[: _NAME_CHARS - 3] + "..."
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count:,} bytes"
-    value, unit = count / 1024, "KiB"
-    for larger in ("MiB", "GiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, larger
-    return f"{value:,.1f} {unit}"

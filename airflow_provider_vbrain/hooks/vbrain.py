@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import os
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,15 +20,8 @@ from typing import Any, TypeVar
 from airflow_provider_vbrain import _async_transport, _connection_test, _endpoints, _form
 from airflow_provider_vbrain._compat import BaseHook
 from airflow_provider_vbrain._endpoints import ApiRequest
-from airflow_provider_vbrain._files import (
-    LOG_TAIL_LINES,
-    Destination,
-    InputFile,
-    Sink,
-    file_safe,
-    log_tail,
-    upload,
-)
+from airflow_provider_vbrain._files import Destination, InputFile, Sink, file_safe, upload
+from airflow_provider_vbrain._logs import LOG_TAIL_LINES, failed_job_error, job_log_tail
 from airflow_provider_vbrain._retry import RetryPolicy
 from airflow_provider_vbrain._sync_transport import SyncTransport
 from airflow_provider_vbrain._waiting import JobWait
@@ -283,7 +274,7 @@ class VBrainHook(_VBrainHookBase):
         ZIP holds. A logs ZIP that cannot be read raises :class:`.VBrainError`.
         """
         with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
-            return _tail_of(job_id, self.download_job_logs(job_id, repository_id, folder), lines)
+            return job_log_tail(job_id, self.download_job_logs(job_id, repository_id, folder), lines)
 
     def job_failure(
         self, job_id: str, repository_id: str, job_status: str = "failed"
@@ -293,7 +284,7 @@ class VBrainHook(_VBrainHookBase):
             tail = self.job_log_tail(job_id, repository_id)
         except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
-        return _failure(job_id, repository_id, job_status, tail)
+        return failed_job_error(job_id, repository_id, job_status, tail)
 
     def _call(self, request: ApiRequest[T]) -> T:
         return self._transport.call(self.settings, self.application_id, request)
@@ -374,30 +365,10 @@ class VBrainAsyncHook(_VBrainHookBase):
         does not stream), then is written to a temporary file and read off the event loop."""
         try:
             logs = await self._call(_endpoints.download_job_logs(job_id, repository_id))
-            tail = await asyncio.to_thread(_tail_of_bytes, job_id, logs)
+            tail = await asyncio.to_thread(job_log_tail, job_id, logs)
         except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
-        return _failure(job_id, repository_id, job_status, tail)
+        return failed_job_error(job_id, repository_id, job_status, tail)
 
     async def _call(self, request: ApiRequest[T]) -> T:
         return await _async_transport.call(await self.get_settings(), self.application_id, request)
-
-
-def _tail_of(job_id: str, path: str, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return log_tail(path, lines)
-    except zipfile.BadZipFile as err:
-        raise VBrainError(f"The logs ZIP of job {job_id!r} cannot be read: {err}") from None
-
-
-def _tail_of_bytes(job_id: str, logs: bytes) -> str:
-    with tempfile.TemporaryDirectory(prefix="vbrain-logs-") as folder:
-        path = os.path.join(folder, "logs.zip")
-        with open(path, "wb") as file:
-            file.write(logs)
-        return _tail_of(job_id, path)
-
-
-def _failure(job_id: str, repository_id: str, job_status: str, tail: str) -> VBrainJobFailedError:
-    detail = f"end of its logs:\n{tail}" if tail else "its logs are empty"
-    return VBrainJobFailedError(job_id, repository_id, job_status, detail)
