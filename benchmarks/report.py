@@ -83,9 +83,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             label = f"{'TLS' if transport == 'tls' else 'HTTP'}, N={n:,}"
             rows.append(
                 (
-                    f"CPU per poll ≤ 1.3\u00d7 bare ({label})",
+                    f"CPU per poll ≤ 1.2\u00d7 bare ({label})",
                     f"{ours['cpu_us_per_poll']:.0f} vs {bare['cpu_us_per_poll']:.0f} µs = {vs_bare:.2f}{X}",
-                    None if vs_bare is None else vs_bare <= 1.3,
+                    None if vs_bare is None else vs_bare <= 1.2,
                 )
             )
             rows.append(
@@ -255,20 +255,30 @@ def _why_missed(results: dict[str, Any]) -> str:
                 f"against {_fmt(bare['latency_p99_s'], 1)} s, RSS added {ours['rss_added_mb']:,.0f} MB "
                 f"against {bare['rss_added_mb']:,.0f} MB"
             )
-    if any("1.3" + X + " bare" in t for t in missed):
+    if any("1.2" + X + " bare" in t for t in missed):
         lines.append(
-            f"- **CPU per poll above 1.3{X} the bare poller.** The bare poller does nothing but send, "
-            "parse and sleep. Ours also logs one INFO line per state change (two or three per job, "
-            "through Airflow's structured logging and secrets masker), spread over the wait's eight or so "
-            "polls; and on every poll runs the request through the retry core "
-            "(`_api.exchange`, a generator), maps the body to a typed `JobStatus`, tracks failures and "
-            "checks the deadline: the features (retries honouring `Retry-After`, typed errors, deadlines, "
-            "a task log that shows progress) cost the difference. Both share one session per event loop "
+            f"- **CPU per poll above 1.2{X} the bare poller.** A profile of one N = 1,000 run "
+            "(`VBRAIN_BENCH_PROFILE=DIR python benchmarks/run.py --point 1000:plain`) shows ours making "
+            "the same ~135 aiohttp calls per poll as the bare poller, and about six more asyncio "
+            "callbacks. Most of the difference is the INFO line written on each state change (two or "
+            "three per job): it goes through Airflow's structlog processors and secrets masker and a "
+            "write to the task log, about a fifth of the client's profiled time; with logging at "
+            "WARNING the same run measured about 1.2" + X + ". The rest is the provider's own work per "
+            "poll, about 38 Python calls: the retry core (`_exchange.exchange`, a generator), the "
+            "answer read within `max_answer_bytes` and typed into a `JobStatus`, the wait loop's "
+            "failure, deadline and state-change bookkeeping: the features (retries honouring "
+            "`Retry-After`, bounded reads, typed errors, deadlines, a task log that shows progress) "
+            "cost the difference. The status request is built once per wait, and a TLS CA bundle is "
+            "loaded once per process (it used to go through a thread on every poll, most of the former "
+            "TLS gap). Both share one session per event loop "
             "with at most 100 connections, so connection handling is alike (N = 5,000, "
             + "; ".join(pool)
             + "). At N = 5,000 one core runs 2,500 polls a second, so the loop is saturated and the "
             "overhead weighs more. On this shared two-core machine the ratios also move by about 0.1 "
-            "between runs."
+            "between runs. What 1.2" + X + " would take: state changes logged at DEBUG (or outside "
+            "Airflow's logging) and a success path that skips the retry core; we keep both, since the "
+            "task log's progress lines and one retry rule for every request are worth a few tens of "
+            "microseconds a poll."
         )
     floors = []
     for transport, need in (("plain", 2.5), ("tls", 4.0)):
