@@ -10,12 +10,15 @@ export UV_COMPILE_BYTECODE := 1
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 # The Airflow lines the tests run on are defined in scripts/airflow_lines.py (exact versions, the
-# pins each needs, what runs there); `make lines` prints them. `make matrix` runs, LINES_JOBS at a time:
-#   the full suite         on 2.10.5 (lowest 2.x), 3.0.6 (lowest 3.x), 3.3.2 (uv.lock's .venv);
+# pins each needs, what runs there); `make lines` prints them. `make matrix` runs, LINES_JOBS pytest
+# runs at a time:
+#   the full suite         on 2.10.5 (lowest 2.x), 3.0.6 (lowest 3.x), 3.3.2 (uv.lock's .venv), each
+#                          as two shards (the DAG runs, the rest); the emulator's own tests, which
+#                          never import Airflow, on 3.3.2 only;
 #   the every-line checks  on 2.11.2, 3.1.8, 3.2.2: registration (providers list/hooks), no warning
 #                          pointing at our code, the connection form, deferral timeouts and trigger
 #                          failures, the example DAGs, the tutorial with the sensor deferrable and poking.
-LINES_JOBS ?= 3
+LINES_JOBS ?= 4
 LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
 
 .PHONY: help uv sync demo demo-ui ui-test docs bench bench-check smoke lint typecheck pytest lines matrix test-line wheel-test test
