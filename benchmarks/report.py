@@ -273,9 +273,13 @@ def _why_missed(results: dict[str, Any]) -> str:
             "TLS gap). Both share one session per event loop "
             "with at most 100 connections, so connection handling is alike (N = 5,000, "
             + "; ".join(pool)
-            + "). At N = 5,000 one core runs 2,500 polls a second, so the loop is saturated and the "
-            "overhead weighs more. On this shared two-core machine the ratios also move by about 0.1 "
-            "between runs. What 1.2" + X + " would take: state changes logged at DEBUG (or outside "
+            + "). On this shared two-core machine the ratio at one point moves by up to 0.3 between "
+            "runs of the same code (the bare poller's own cost moves as much), so one point above "
+            "1.2"
+            + X
+            + " beside others below it says little on its own. What 1.2"
+            + X
+            + " would take: state changes logged at DEBUG (or outside "
             "Airflow's logging) and a success path that skips the retry core; we keep both, since the "
             "task log's progress lines and one retry rule for every request are worth a few tens of "
             "microseconds a poll."
@@ -424,6 +428,17 @@ def _worker_section(results: dict[str, Any], add: Any) -> None:
         "repository creation not). The poke sensor holds its slot for the whole wait, like the tutorial "
         "loop, but uses the provider's retries and typed errors.\n"
     )
+    if "start_from_trigger" in slot["variants"]:
+        add(
+            "The `start_from_trigger` sensor never starts on a worker. On Airflow 3 it still resumes on "
+            "one once, when the job has ended, to push the job's output and link as XCom "
+            "(`wait.execute_complete` above): Airflow 3's triggerer stores the XComs a trigger ends a "
+            "task with as JSON text, which tasks pulling them would read as strings (see "
+            "{doc}`deferrable`). With `fetch_result=False` and no `job_url_template` the trigger ends "
+            "the task itself and the sensor holds no worker at all; on Airflow 2.10 and 2.11 it does so "
+            "with the XComs too. (`execute.execute` is the operator that submits the job, on a worker "
+            "in every variant.)\n"
+        )
 
 
 def _parse_section(results: dict[str, Any], add: Any) -> None:
