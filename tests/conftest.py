@@ -60,6 +60,10 @@ def key_leaks(text: str) -> bool:
     return any(spelling in text for spelling in spellings)
 
 
+#: The test connection's organization.
+ORG = "acme"
+
+
 def connection_json(url: str, **overrides: Any) -> str:
     """The ``AIRFLOW_CONN_*`` value for a VBrain connection to ``url``."""
     conn: dict[str, Any] = {
@@ -67,7 +71,7 @@ def connection_json(url: str, **overrides: Any) -> str:
         "host": url,
         "login": "ana",
         "password": API_KEY,
-        "extra": {"organization_id": "acme", "client_id": "ops", "application_id": "Tutorial"},
+        "extra": {"organization_id": ORG, "client_id": "ops", "application_id": "Tutorial"},
     }
     extra = overrides.pop("extra", None)
     conn.update(overrides)
@@ -84,6 +88,15 @@ def vbrain_conn(vbrain_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         connection_json(vbrain_emulator.url, extra={"retry_base_delay": 0.01, "retry_max_delay": 0.05}),
     )
     return vbrain_emulator
+
+
+@pytest.fixture
+def job_page(vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The emulator's job pages as the connection's ``job_url_template`` (a ``str.format`` template)."""
+    template = vbrain_conn.url + "/ui/jobs/{job_id}?repository={repository_id}&org={organization_id}"
+    extra = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "job_url_template": template}
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(vbrain_conn.url, extra=extra))
+    return template
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +135,13 @@ def _log_at_info_as_workers_do() -> None:
     except ImportError:  # Airflow 2
         return
     if not structlog.is_configured():
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+        # Nor does a worker render a traceback's local variables (structlog's default): they would
+        # print request headers, which Airflow's task logs never show.
+        processors = list(structlog.get_config()["processors"])
+        processors[-1] = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        structlog.configure(
+            processors=processors, wrapper_class=structlog.make_filtering_bound_logger(logging.INFO)
+        )
 
 
 @pytest.fixture(scope="session")

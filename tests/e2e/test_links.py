@@ -63,15 +63,6 @@ def _airflow_2_links(dag_run: Any, task_id: str) -> dict[str, str | None]:
     return {name: task.get_extra_links(ti, name) or None for name in task.extra_links}
 
 
-@pytest.fixture
-def job_page(vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The emulator's job pages as the connection's ``job_url_template``."""
-    template = vbrain_conn.url + "/ui/jobs/{job_id}?repository={repository_id}&org={organization_id}"
-    extra = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "job_url_template": template}
-    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(vbrain_conn.url, extra=extra))
-    return template
-
-
 @pytest.mark.parametrize("mode", ["deferrable", "reschedule"])
 def test_the_execute_task_and_the_sensor_link_to_the_job(
     run_dag: Any, vbrain_conn: Any, job_page: str, mode: str

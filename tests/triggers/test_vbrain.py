@@ -14,7 +14,7 @@ from airflow_provider_vbrain._compat import end_event_xcoms_intact
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
-from tests.conftest import API_KEY, connection_json, key_leaks
+from tests.conftest import API_KEY, ORG, key_leaks
 
 STATUS_PATH = r"^/api/v1/job/[^/]+$"
 
@@ -165,15 +165,6 @@ async def the_event(trigger: VBrainJobTrigger, timeout: float = 20) -> Any:
     return await asyncio.wait_for(first(), timeout)
 
 
-@pytest.fixture
-def job_page(vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The emulator's job pages as the connection's ``job_url_template``."""
-    template = vbrain_conn.url + "/ui/jobs/{job_id}?repository={repository_id}"
-    extra = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "job_url_template": template}
-    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(vbrain_conn.url, extra=extra))
-    return template
-
-
 def logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
     """What the trigger logged: through logging (Airflow 2) or structlog's console (Airflow 3)."""
     out, err = capsys.readouterr()
@@ -198,7 +189,7 @@ async def test_a_finished_job_ends_the_task_with_its_output_and_link(job: Any, j
     assert isinstance(event, TaskSuccessEvent)
     assert event.xcoms == {
         "return_value": hook.get_job_result(job_id, repository_id),
-        "vbrain_job_url": job_page.format(job_id=job_id, repository_id=repository_id),
+        "vbrain_job_url": job_page.format(job_id=job_id, repository_id=repository_id, organization_id=ORG),
     }
     assert event.xcoms["return_value"] == {"value": 6}
     assert not key_leaks(repr(event.xcoms))
