@@ -86,13 +86,14 @@ def exchange(
 def failure_error(
     request: ApiRequest[Any], outcome: Response | TransportFailure, attempts: int, secret: str = ""
 ) -> Exception:
-    """The typed error for a call that ended in ``outcome``, ``secret`` redacted from its text."""
+    """The typed error for a call that ended in ``outcome``: an answer :func:`exchange` has already
+    redacted, or a failure whose detail ``secret`` is redacted from here."""
     if isinstance(outcome, TransportFailure):
         ambiguous = outcome.may_have_been_processed
         reason = redact(outcome.reason, secret)
     else:
         ambiguous = outcome.status in (500, 502, 504)
-        reason = status_text(redact_response(outcome, secret))
+        reason = status_text(outcome)
     if request.creates and ambiguous:
         return VBrainMaybeCreatedError(request.endpoint, request.creates, reason, _how_to_check(request))
     if isinstance(outcome, TransportFailure):
@@ -101,7 +102,7 @@ def failure_error(
                 f"VBrain {request.endpoint}", f"the HTTP library refused to send the request: {reason}"
             )
         return VBrainConnectionError(request.endpoint, reason, attempts, outcome.kind.value)
-    return api_error(request.endpoint, redact_response(outcome, secret), attempts)
+    return api_error(request.endpoint, outcome, attempts)
 
 
 def _how_to_check(request: ApiRequest[Any]) -> str:
