@@ -19,7 +19,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 #                          pointing at our code, the connection form, deferral timeouts and trigger
 #                          failures, the example DAGs, the tutorial with the sensor deferrable and poking.
 LINES_JOBS ?= 4
-LINTED := airflow_provider_vbrain tests example_dags scripts benchmarks docs
+LINTED := airflow_provider_vbrain emulator tests example_dags scripts benchmarks docs
 
 .PHONY: help uv sync demo demo-ui ui-test docs bench bench-check smoke lint typecheck pytest lines matrix test-line wheel-test test
 
@@ -54,9 +54,10 @@ bench-check: sync  ## Each benchmark once at a tiny size, to keep the scripts wo
 smoke: sync  ## Example DAGs on real Airflow 3: PostgreSQL, Redis, Celery, triggerer (installs them as root).
 	$(UV) run --locked python scripts/smoke.py
 
-lint: sync  ## ruff lint and format check.
+lint: sync  ## ruff lint and format check; the layers' import contracts (pyproject's tool.importlinter).
 	$(UV) run --locked ruff check $(LINTED)
 	$(UV) run --locked ruff format --check $(LINTED)
+	$(UV) run --locked lint-imports
 
 typecheck: sync  ## mypy on the package.
 	$(UV) run --locked mypy

@@ -9,8 +9,9 @@ __all__ = ["__version__", "get_provider_info"]
 
 def get_provider_info() -> dict:
     """Describe this provider to Airflow's ``ProvidersManager``."""
-    from airflow_provider_vbrain._form import CONN_TYPE, provider_form
-    from airflow_provider_vbrain._wire import DEFAULT_BASE_URL
+    from airflow_provider_vbrain._airflow.form import provider_form
+    from airflow_provider_vbrain._client.wire import DEFAULT_BASE_URL
+    from airflow_provider_vbrain.connection import CONN_TYPE
 
     return {
         "package-name": "airflow-provider-vbrain",

@@ -1,6 +1,7 @@
-"""Turn an Airflow connection into validated, immutable VBrain settings.
+"""The VBrain connection: its defaults, and validated, immutable settings read from it.
 
-Parsed once per hook, when a request first needs it; never at DAG-parse time.
+Parsed once per hook, when a request first needs it; never at DAG-parse time. Reads the fields of
+the connection object it is given and imports nothing of Airflow.
 """
 
 from __future__ import annotations
@@ -9,29 +10,35 @@ import dataclasses
 import json
 import re
 import string
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from airflow_provider_vbrain import _wire
-from airflow_provider_vbrain._compat import mask_secret
-from airflow_provider_vbrain._form import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TIMEOUT
-from airflow_provider_vbrain._retry import RetryPolicy
-from airflow_provider_vbrain._wire import API_PREFIX, DEFAULT_BASE_URL
-from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
+from airflow_provider_vbrain._client import wire
+from airflow_provider_vbrain._client.retry import RetryPolicy
+from airflow_provider_vbrain._client.wire import API_PREFIX, DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 __all__ = [
+    "CONN_TYPE",
+    "DEFAULT_CONN_ID",
+    "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_TIMEOUT",
     "JOB_URL_PLACEHOLDERS",
     "VBrainSettings",
-    "connection_id_under_test",
     "header_value_problem",
-    "read_settings",
 ]
+
+#: The connection type, as Airflow's UI and ``AIRFLOW_CONN_*`` variables name it.
+CONN_TYPE = "vbrain"
+#: The connection hooks and tasks use when given none.
+DEFAULT_CONN_ID = "vbrain_default"
+#: Seconds allowed for each HTTP request when the connection's ``timeout`` extra is unset.
+DEFAULT_TIMEOUT = 60.0
+#: Most bytes of an answer (decompressed) read when the ``max_answer_bytes`` extra is unset.
+DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
 # A host name (underscores too: container names such as vbrain_emulator) or an IP address.
 _HOSTNAME = re.compile(r"^[A-Za-z0-9._\-]+$|^[0-9A-Fa-f:.]+$")
@@ -43,10 +50,10 @@ JOB_URL_PLACEHOLDERS = ("job_id", "repository_id", "organization_id", "client_id
 
 #: The connection field each header comes from, for messages.
 _CONNECTION_FIELDS = {
-    _wire.ORGANIZATION_HEADER: "extra organization_id",
-    _wire.CLIENT_HEADER: "extra client_id",
-    _wire.USERNAME_HEADER: "login (username)",
-    _wire.API_KEY_HEADER: "password (API key)",
+    wire.ORGANIZATION_HEADER: "extra organization_id",
+    wire.CLIENT_HEADER: "extra client_id",
+    wire.USERNAME_HEADER: "login (username)",
+    wire.API_KEY_HEADER: "password (API key)",
 }
 
 
@@ -57,7 +64,7 @@ def header_value_problem(value: str) -> str | None:
     refuse (or servers strip) whitespace around them. Both hooks send a value's UTF-8 bytes
     (aiohttp can send no other), so the sync and async hooks put the same bytes on the wire.
     """
-    if _wire.CONTROL_CHARS.search(value):
+    if wire.CONTROL_CHARS.search(value):
         return "contains a control character (such as a newline)"
     if value != value.strip():
         return "starts or ends with whitespace, which HTTP drops or refuses"
@@ -118,29 +125,29 @@ class VBrainSettings:
         """
         application = application_id or self.application_id
         if not application:
-            raise VBrainConfigError(
+            raise _config_error(
                 self.conn_id,
                 "extra application_id",
                 "is not set: set it on the connection or pass application_id to the hook or task",
             )
         headers = {
-            _wire.ORGANIZATION_HEADER: self.organization_id,
-            _wire.APPLICATION_HEADER: application,
-            _wire.CLIENT_HEADER: self.client_id,
-            _wire.USERNAME_HEADER: self.username,
-            _wire.API_KEY_HEADER: self.api_key,
+            wire.ORGANIZATION_HEADER: self.organization_id,
+            wire.APPLICATION_HEADER: application,
+            wire.CLIENT_HEADER: self.client_id,
+            wire.USERNAME_HEADER: self.username,
+            wire.API_KEY_HEADER: self.api_key,
             "accept": accept,
         }
         if repository_id is not None:
-            headers[_wire.REPOSITORY_HEADER] = repository_id
+            headers[wire.REPOSITORY_HEADER] = repository_id
         for name, value in headers.items():
             problem = header_value_problem(value)
             if problem is None:
                 continue
             # Never echo the value: it may be the key.
             if name in _CONNECTION_FIELDS:
-                raise VBrainConfigError(self.conn_id, _CONNECTION_FIELDS[name], problem)
-            raise VBrainInputError(name, f"{problem} (sent as the {name} header)")
+                raise _config_error(self.conn_id, _CONNECTION_FIELDS[name], problem)
+            raise _input_error(name, f"{problem} (sent as the {name} header)")
         return headers
 
     def job_web_url(self, job_id: str, repository_id: str, application_id: str | None) -> str | None:
@@ -167,7 +174,8 @@ class VBrainSettings:
 
         :param conn_id: the id to name in messages, when not ``conn.conn_id`` (the UI's Test
             button reads the connection under a temporary id).
-        :raises VBrainConfigError: naming the connection id and the field at fault.
+        :raises ~airflow_provider_vbrain.exceptions.VBrainConfigError: naming the connection id and the
+            field at fault.
         """
         conn_id = conn_id or conn.conn_id or "<unnamed>"
         extra = _extra(conn_id, conn)
@@ -175,7 +183,7 @@ class VBrainSettings:
         def required(field: str, value: Any) -> str:
             text = "" if value is None else str(value).strip()
             if not text:
-                raise VBrainConfigError(conn_id, field, "is required but empty")
+                raise _config_error(conn_id, field, "is required but empty")
             return text
 
         application_id = str(extra.get("application_id") or "").strip() or None
@@ -197,43 +205,22 @@ class VBrainSettings:
         )
 
 
-def read_settings(conn: Connection, conn_id: str | None = None) -> VBrainSettings:
-    """Settings from an Airflow connection, the key registered with Airflow's secrets masker.
+def _config_error(conn_id: str, field: str, problem: str) -> Exception:
+    """A :class:`~airflow_provider_vbrain.exceptions.VBrainConfigError`.
 
-    :param conn_id: the id to name in messages, when not ``conn.conn_id``.
+    The errors are imported when raised: Airflow reads this module's defaults (for the connection
+    form of the provider info) while it starts, and exceptions.py imports Airflow.
     """
-    settings = VBrainSettings.from_connection(conn, conn_id)
-    mask_secret(settings.api_key)
-    return settings
+    from airflow_provider_vbrain.exceptions import VBrainConfigError
+
+    return VBrainConfigError(conn_id, field, problem)
 
 
-def connection_id_under_test(conn_id: str) -> str:
-    """The id the user knows for the connection that Airflow's Test button reads as ``conn_id``.
+def _input_error(argument: str, problem: str) -> Exception:
+    """A :class:`~airflow_provider_vbrain.exceptions.VBrainInputError` (imported when raised, as above)."""
+    from airflow_provider_vbrain.exceptions import VBrainInputError
 
-    Airflow's API server (3.x) and webserver (2.x) test a connection, saved or not, by
-    exporting it as ``AIRFLOW_CONN_<random id>`` and building the hook with that random id;
-    the id in the request is a local of the endpoint function (``test_body.connection_id`` on
-    3.x, ``body["connection_id"]`` on 2.x), on the same thread's stack. Anywhere else (a task,
-    ``airflow connections test``, a worker running the test on 3.3+), ``conn_id`` is the
-    user's own and is returned unchanged.
-    """
-    frame = sys._getframe(1)
-    while frame is not None:
-        names = frame.f_locals
-        if (
-            frame.f_code.co_name == "test_connection"
-            and frame.f_globals.get("__name__", "").startswith("airflow.api")
-            and names.get("transient_conn_id") == conn_id
-        ):
-            body = names.get("test_body") or names.get("body")
-            shown = (
-                body.get("connection_id")
-                if isinstance(body, Mapping)
-                else getattr(body, "connection_id", None)
-            )
-            return shown if isinstance(shown, str) and shown else conn_id
-        frame = frame.f_back  # type: ignore[assignment]
-    return conn_id
+    return VBrainInputError(argument, problem)
 
 
 def _extra(conn_id: str, conn: Connection) -> Mapping[str, Any]:
@@ -243,9 +230,9 @@ def _extra(conn_id: str, conn: Connection) -> Mapping[str, Any]:
     try:
         value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError as err:
-        raise VBrainConfigError(conn_id, "extra", f"is not valid JSON ({err})") from err
+        raise _config_error(conn_id, "extra", f"is not valid JSON ({err})") from err
     if not isinstance(value, Mapping):
-        raise VBrainConfigError(conn_id, "extra", "must be a JSON object")
+        raise _config_error(conn_id, "extra", "must be a JSON object")
     return value
 
 
@@ -255,7 +242,7 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
         return DEFAULT_BASE_URL
     if "@" in text:
         # Never echo the host: what precedes the "@" is a user name and a password or key.
-        raise VBrainConfigError(
+        raise _config_error(
             conn_id,
             "host (base URL)",
             "must not hold credentials (user:password@): put the username in Login and the API key "
@@ -267,18 +254,18 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
         parts = urlsplit(text)
         parsed_port = parts.port
     except ValueError as err:
-        raise VBrainConfigError(conn_id, "host (base URL)", f"is not a valid URL: {err}") from err
+        raise _config_error(conn_id, "host (base URL)", f"is not a valid URL: {err}") from err
     if (
         parts.scheme not in ("http", "https")
         or not parts.hostname
         or not _HOSTNAME.match(parts.hostname)
         or "//" in parts.path
     ):
-        raise VBrainConfigError(
+        raise _config_error(
             conn_id, "host (base URL)", f"must look like https://vbrain.example.com, got {host!r}"
         )
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise VBrainConfigError(conn_id, "host (base URL)", "must not hold a query, fragment or credentials")
+        raise _config_error(conn_id, "host (base URL)", "must not hold a query, fragment or credentials")
     path = parts.path.rstrip("/")
     if path.endswith(API_PREFIX):
         path = path[: -len(API_PREFIX)]
@@ -286,7 +273,7 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     if port and parsed_port is None:
         netloc = f"{netloc}:{port}"
     elif port and port != parsed_port:
-        raise VBrainConfigError(
+        raise _config_error(
             conn_id,
             "port",
             f"is {port} but the base URL {host!r} says {parsed_port}: keep one, or make them agree",
@@ -298,7 +285,7 @@ def _retry_policy(conn_id: str, extra: Mapping[str, Any]) -> RetryPolicy:
     default = RetryPolicy()
     attempts = _positive(conn_id, "retry_attempts", extra.get("retry_attempts"), default.max_attempts)
     if attempts != int(attempts):
-        raise VBrainConfigError(
+        raise _config_error(
             conn_id, "extra retry_attempts", f"must be a whole number, got {extra.get('retry_attempts')!r}"
         )
     return RetryPolicy(
@@ -318,7 +305,7 @@ def _positive(conn_id: str, field: str, value: Any, default: float) -> float:
     except (TypeError, ValueError):
         number = -1.0
     if not 0 < number < float("inf"):
-        raise VBrainConfigError(conn_id, f"extra {field}", f"must be a positive number, got {value!r}")
+        raise _config_error(conn_id, f"extra {field}", f"must be a positive number, got {value!r}")
     return number
 
 
@@ -328,7 +315,7 @@ def _byte_count(conn_id: str, field: str, value: Any) -> int | None:
         return None
     number = _positive(conn_id, field, value, 1)
     if number != int(number):
-        raise VBrainConfigError(conn_id, f"extra {field}", f"must be a whole number of bytes, got {value!r}")
+        raise _config_error(conn_id, f"extra {field}", f"must be a whole number of bytes, got {value!r}")
     return int(number)
 
 
@@ -340,7 +327,7 @@ def _verify(conn_id: str, value: Any) -> bool | str:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     if not isinstance(value, str):
-        raise VBrainConfigError(
+        raise _config_error(
             conn_id, "extra verify", f"must be true, false or a CA-bundle path, got {value!r}"
         )
     text = value.strip()
@@ -361,21 +348,21 @@ def _job_url_template(conn_id: str, value: Any) -> str | None:
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as err:
-        raise VBrainConfigError(conn_id, field, f"is not a valid template ({err}); use {known}") from err
+        raise _config_error(conn_id, field, f"is not a valid template ({err}); use {known}") from err
     for _, name, spec, conversion in parts:
         if name is None:
             continue
         # Only bare names: "{job_id.__class__}" or "{0}" would read more than an id.
         if name not in JOB_URL_PLACEHOLDERS or spec or conversion:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            raise VBrainConfigError(conn_id, field, f"has an unknown placeholder {shown}; use {known}")
+            raise _config_error(conn_id, field, f"has an unknown placeholder {shown}; use {known}")
     sample = urlsplit(text.format_map(dict.fromkeys(JOB_URL_PLACEHOLDERS, "x")))
     if sample.scheme not in ("http", "https") or not sample.hostname:
-        raise VBrainConfigError(
+        raise _config_error(
             conn_id,
             field,
             f"must be an http(s) address such as https://vbrain.example.com/jobs/{{job_id}}, got {text!r}",
         )
     if sample.username or sample.password:
-        raise VBrainConfigError(conn_id, field, "must not hold credentials")
+        raise _config_error(conn_id, field, "must not hold credentials")
     return text

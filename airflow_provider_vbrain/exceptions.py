@@ -51,6 +51,7 @@ class VBrainConfigError(VBrainError, ValueError):
         self.args = (conn_id, field, problem)
         self.conn_id = conn_id
         self.field = field
+        self.problem = problem
 
 
 class VBrainInputError(VBrainError, ValueError):

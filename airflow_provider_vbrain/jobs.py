@@ -1,50 +1,30 @@
-"""Job states and the decisions about them, shared by hook, operators, sensor and trigger.
+"""What a job's status is (:class:`JobStatus`, typed by :class:`JobState`), and the events a wait on
+a job ends with (:class:`JobEvent`), as the trigger sends them to the task.
 
-Pure code, no I/O, so every rule here is tested directly.
+Values only, no I/O. What a waiter does with them is decided in one place, the wait loop
+(``airflow_provider_vbrain._client.waiting``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_vbrain import _wire
-from airflow_provider_vbrain.exceptions import (
-    VBrainConnectionError,
-    VBrainError,
-    VBrainRateLimitError,
-    VBrainResultTooLargeError,
-    VBrainServerError,
-)
+from airflow_provider_vbrain.exceptions import VBrainError
 
-__all__ = [
-    "MAX_CONSECUTIVE_POLL_FAILURES",
-    "EventStatus",
-    "JobEvent",
-    "JobState",
-    "JobStatus",
-    "Outcome",
-    "checked_result",
-    "is_transient",
-    "outcome_of",
-    "read_event",
-]
-
-#: How many status polls in a row may fail with a transient error (after the
-#: HTTP-level retries of each poll) before waiting on a job gives up.
-MAX_CONSECUTIVE_POLL_FAILURES = 5
+__all__ = ["EventStatus", "JobEvent", "JobState", "JobStatus", "read_event"]
 
 
 class JobState(str, enum.Enum):
-    """The ``job_status`` values VBrain reports."""
+    """The ``job_status`` values VBrain reports: queued and started answer HTTP 202, finished and
+    failed 200."""
 
-    QUEUED = _wire.QUEUED
-    STARTED = _wire.STARTED
-    FINISHED = _wire.FINISHED
-    FAILED = _wire.FAILED
+    QUEUED = "queued"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
 
     @property
     def terminal(self) -> bool:
@@ -100,42 +80,6 @@ class JobStatus:
             # The HTTP status is the documented signal; trust it over the field.
             state = JobState.STARTED
         return cls(job_id, repository_id, state, http_status, raw or state.value, dict(body))
-
-
-class Outcome(str, enum.Enum):
-    """What a waiter does after reading a job's status."""
-
-    WAIT = "wait"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-def outcome_of(status: JobStatus) -> Outcome:
-    """Decide what a job's status means for whoever waits on it."""
-    if not status.terminal:
-        return Outcome.WAIT
-    return Outcome.FAILED if status.state is JobState.FAILED else Outcome.SUCCEEDED
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether a failed status poll is worth trying again on the next poll.
-
-    Rate limiting, server errors and lost connections pass; authentication,
-    not-found and bad-request answers do not, since asking again cannot help.
-    """
-    return isinstance(error, VBrainConnectionError | VBrainRateLimitError | VBrainServerError)
-
-
-def checked_result(job_id: str, result: Any, max_bytes: int | None) -> Any:
-    """A job's output, if it fits in ``max_bytes`` as JSON (None for no limit).
-
-    :raises VBrainResultTooLargeError: when it does not: XCom lives in the metadata database.
-    """
-    if max_bytes is not None:
-        size = len(json.dumps(result, default=str).encode())
-        if size > max_bytes:
-            raise VBrainResultTooLargeError(job_id, size, max_bytes)
-    return result
 
 
 class EventStatus(str, enum.Enum):

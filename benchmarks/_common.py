@@ -105,7 +105,7 @@ def machine_facts() -> dict[str, Any]:
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost (it is its own CA); (cert, key) paths."""
-    from airflow_provider_vbrain.emulator.tls import self_signed_certificate
+    from vbrain_emulator.tls import self_signed_certificate
 
     return self_signed_certificate(folder, common_name="vbrain-bench")
 

@@ -1,7 +1,7 @@
 """The emulator in its own process, with the counters the triggerer benchmark needs.
 
 Run by :mod:`triggerer_load` (pinned to its own core), never imported by the client. It serves the
-unmodified emulator app from :func:`airflow_provider_vbrain.emulator.create_app` and adds, around it:
+unmodified emulator app from :func:`vbrain_emulator.create_app` and adds, around it:
 
 * a request and TCP-connection counter (``GET /_bench/stats``, ``POST /_bench/reset``);
 * ``POST /_bench/jobs``: create one repository and N jobs directly in the emulator's state, each with
@@ -29,9 +29,9 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_provider_vbrain.emulator.app import create_app
-from airflow_provider_vbrain.emulator.server import start_site
-from airflow_provider_vbrain.emulator.state import FAILED, FINISHED, EmulatorError, EmulatorState
+from vbrain_emulator.app import create_app
+from vbrain_emulator.server import start_site
+from vbrain_emulator.state import FAILED, FINISHED, EmulatorError, EmulatorState
 
 TENANT = ("acme", "ops")
 BENCH_PREFIX = "/_bench/"

@@ -37,7 +37,7 @@ VARIANTS = {
     ],
 }
 #: Modules a DAG file should not pay for until a task runs; reported when a variant loads them.
-HEAVY = ["aiohttp", "requests", "zipfile", "airflow_provider_vbrain.emulator.app", "tenacity"]
+HEAVY = ["aiohttp", "requests", "zipfile", "vbrain_emulator.app", "tenacity"]
 CHILD = """
 import time
 t0, c0 = time.perf_counter(), time.process_time()

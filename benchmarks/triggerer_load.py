@@ -264,7 +264,7 @@ class Waits:
         if session is not None:
             await session.close()
         if self.poller == "vbrain":
-            from airflow_provider_vbrain._async_transport import close_shared_session
+            from airflow_provider_vbrain._transport.aio import close_shared_session
 
             await close_shared_session()
         return times, errors

@@ -170,6 +170,9 @@ def command(job: Job) -> list[str]:
         # With the optional lineage extra, so OpenLineage is tested on each line too (it resolves
         # the newest OpenLineage provider that line's Airflow accepts).
         ".[openlineage]",
+        # The emulator, from this repository (what the provider's testing extra installs).
+        "--with-editable",
+        "./emulator",
         *_each("--with", withs),
         *pytest,
     ]

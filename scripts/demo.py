@@ -31,7 +31,7 @@ from typing import Any
 
 import airflow
 
-from airflow_provider_vbrain._form import FORM_FIELDS
+from airflow_provider_vbrain._airflow.form import FORM_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / ".airflow-demo"
@@ -74,7 +74,7 @@ def emulator(port: int = 0) -> Iterator[str]:
     """Run the emulator in a child process, accepting only :data:`DEMO_API_KEY`; yield its base URL."""
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", str(port)),
+            *(sys.executable, "-m", "vbrain_emulator", "--port", str(port)),
             *("--api-key", DEMO_API_KEY, "--quiet"),
         ],
         stdout=subprocess.PIPE,

@@ -278,7 +278,7 @@ def start_emulator(procs: Processes) -> str:
     procs.start(
         "emulator",
         [
-            *(sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", str(port), "--control"),
+            *(sys.executable, "-m", "vbrain_emulator", "--port", str(port), "--control"),
             *("--queue-seconds", "5", "--run-seconds", "15"),
         ],
     )

@@ -112,12 +112,12 @@ def run_checks(demo: UiDemo, emulator_port: int) -> None:
                 page.goto(f"{demo.airflow_url}/connections")
                 row = page.get_by_role("row", name=re.compile(rf"\b{conn_id}\b"))
                 row.get_by_role("button", name="Test Connection").click()
-                toast = page.get_by_role("status").filter(has_text=f"VBrain connection '{conn_id}'")
+                toast = page.get_by_role("status").filter(has_text="This VBrain connection")
                 expect(toast).to_contain_text(expected)
                 log(f"Test button of {conn_id}: {toast.inner_text().splitlines()[-1][:160]}")
 
             # 1. The stored demo connection, and its Test button.
-            test_button("vbrain_default", "VBrain connection 'vbrain_default' works")
+            test_button("vbrain_default", "This VBrain connection works")
 
             # 2. The edit form: our labels and the typed extra fields.
             page.get_by_role("row", name=re.compile(r"\bvbrain_default\b")).get_by_role(
@@ -159,7 +159,7 @@ def run_checks(demo: UiDemo, emulator_port: int) -> None:
                 f"the form did not write typed extras: {extra}",
             )
             log(f"added vbrain_wrong_key through the form; stored extra: {extra}")
-            test_button("vbrain_wrong_key", "VBrain connection 'vbrain_wrong_key' failed. Check the API key")
+            test_button("vbrain_wrong_key", "This VBrain connection failed. Check the API key")
 
             # 4. The tutorial, triggered from its page.
             run_id = trigger(page, api, demo)
@@ -242,7 +242,7 @@ def check_job_links(page: Any, api: Api, demo: UiDemo, run_id: str, emulator_por
     if not get_provider_info().get("extra-links"):
         log('SKIPPED the "VBrain job" link: this version of the provider defines no extra link')
         return
-    from airflow_provider_vbrain.emulator import app as emulator_app
+    from vbrain_emulator import app as emulator_app
 
     serves_pages = hasattr(emulator_app, "UI_PREFIX")
     job_id = api.get(f"/dags/{TUTORIAL}/dagRuns/{run_id}/taskInstances/execute_job/xcomEntries/return_value")[

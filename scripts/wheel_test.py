@@ -1,22 +1,27 @@
 """``make wheel-test``: the provider as users get it, on the oldest stack it supports.
 
-1. ``uv build`` makes the sdist, then the wheel from that sdist; a second wheel built
+The repository builds two distributions: the provider and the emulator (``emulator/``), which the
+provider's ``testing`` extra installs.
+
+1. ``uv build`` makes each one's sdist, then its wheel from that sdist; a second wheel built
    straight from the source tree must hold the same files with the same hashes.
-2. What both archives hold is checked: the package, ``py.typed``, ``LICENSE`` and the
-   metadata, and nothing else (no tests, no caches, no stray files).
+2. What the archives hold is checked: the package, ``py.typed``, ``LICENSE`` and the
+   metadata, and nothing else (no tests, no caches, no stray files; no emulator module in the
+   provider's).
 3. A clean virtual environment on the lowest Python that ``Requires-Python`` admits gets
-   the wheel (not the source tree) beside the lowest Airflow we support. The wheel's
-   declared dependencies are resolved with ``--resolution lowest-direct``, so their floors
-   are what gets installed and tested; everything else as PyPI stood the day after that
-   Airflow's release (``--exclude-newer``), close to what its constraints file pins, and
-   the same on every run.
-4. Inside that environment (this file again, command ``installed``): every module of the
-   package imports, every third-party import is a declared dependency, each dependency is
-   installed at its declared floor, and Airflow finds the provider through its entry point.
-5. ``airflow db migrate`` on a fresh ``AIRFLOW_HOME``; the emulator starts from the wheel's
-   ``vbrain-emulator`` script, over HTTPS with a self-signed certificate; the tutorial DAG
+   the provider's wheel with its ``testing`` extra (the emulator's wheel), not the source tree,
+   beside the lowest Airflow we support. Both wheels' declared dependencies are resolved with
+   ``--resolution lowest-direct``, so their floors are what gets installed and tested;
+   everything else as PyPI stood the day after that Airflow's release (``--exclude-newer``),
+   close to what its constraints file pins, and the same on every run.
+4. Inside that environment (this file again, command ``installed``), for each distribution:
+   every module of the package imports, every third-party import is a declared dependency, each
+   dependency is installed at its declared floor; and Airflow finds the provider through its
+   entry point.
+5. ``airflow db migrate`` on a fresh ``AIRFLOW_HOME``; the emulator starts from the installed
+   ``vbrain-emulator`` command, over HTTPS with a self-signed certificate; the tutorial DAG
    runs with ``dag.test()``: it must succeed with the result ``{"value": 200}``.
-6. pytest, added to the environment, runs a test that uses the fixtures the wheel
+6. pytest, added to the environment, runs a test that uses the fixtures the emulator
    registers through its ``pytest11`` entry point.
 
 Everything is written under ``build/wheel-test/`` (git-ignored), emptied at each run. To try
@@ -29,6 +34,7 @@ import argparse
 import ast
 import base64
 import contextlib
+import dataclasses
 import email.message
 import email.parser
 import hashlib
@@ -48,25 +54,56 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "wheel-test"
-PACKAGE = "airflow_provider_vbrain"
 #: Each Airflow release we test as the lowest, with the day after its upload to PyPI:
 #: dependencies newer than that are excluded, as its constraints file could not pin them.
 AIRFLOW_RELEASED = {"2.10.5": "2025-02-10"}
 #: The package files besides its modules; anything else in the package folder is a stray.
 PACKAGE_DATA = {"py.typed"}
-#: What the sdist holds besides the package: what building the wheel needs, nothing more.
-SDIST_FILES = {"PKG-INFO", "pyproject.toml", "README.md", "LICENSE", ".gitignore"}
-#: The dist-info files of the wheel.
+#: The dist-info files of a wheel.
 DIST_INFO_FILES = {"METADATA", "WHEEL", "RECORD", "entry_points.txt", "licenses/LICENSE"}
-#: Entry points users rely on: group -> name -> object reference.
-ENTRY_POINTS = {
-    "apache_airflow_provider": {"provider_info": f"{PACKAGE}:get_provider_info"},
-    "pytest11": {"vbrain_emulator": f"{PACKAGE}.emulator.pytest_plugin"},
-    "console_scripts": {
-        "vbrain-emulator": f"{PACKAGE}.emulator.__main__:main",
-        "vbrain-probe": f"{PACKAGE}.probe:main",
+
+
+@dataclasses.dataclass(frozen=True)
+class Dist:
+    """One distribution this repository builds.
+
+    :param name: its name on PyPI.
+    :param package: the one import package its wheel holds.
+    :param root: the folder of its ``pyproject.toml``.
+    :param entry_points: the entry points users rely on: group -> name -> object reference.
+    :param sdist_files: what its sdist holds besides the package: what building the wheel needs.
+    """
+
+    name: str
+    package: str
+    root: Path
+    entry_points: dict[str, dict[str, str]]
+    sdist_files: frozenset[str]
+
+
+PROVIDER = Dist(
+    "airflow-provider-vbrain",
+    "airflow_provider_vbrain",
+    ROOT,
+    {
+        "apache_airflow_provider": {"provider_info": "airflow_provider_vbrain:get_provider_info"},
+        "console_scripts": {"vbrain-probe": "airflow_provider_vbrain.probe:main"},
     },
-}
+    frozenset({"PKG-INFO", "pyproject.toml", "README.md", "LICENSE", ".gitignore"}),
+)
+EMULATOR = Dist(
+    "vbrain-emulator",
+    "vbrain_emulator",
+    ROOT / "emulator",
+    {
+        "pytest11": {"vbrain_emulator": "vbrain_emulator.pytest_plugin"},
+        "console_scripts": {"vbrain-emulator": "vbrain_emulator.__main__:main"},
+    },
+    frozenset({"PKG-INFO", "pyproject.toml", "README.md", "LICENSE", ".gitignore"}),
+)
+DISTS = {dist.name: dist for dist in (PROVIDER, EMULATOR)}
+#: The provider's extra that installs the emulator.
+TESTING_EXTRA = "testing"
 #: Where the package may import a third-party module without declaring it: only in code that
 #: just the program providing that module runs. "pytest11" is the plugin module, which pytest
 #: alone loads; the form widgets are built only when Airflow's web UI asks the hook for them
@@ -120,40 +157,50 @@ def main_outside(args: argparse.Namespace) -> int:
     (WORK / "tmp").mkdir(parents=True)
     os.environ["TMPDIR"] = str(WORK / "tmp")  # uv's lock files, the emulator's certificate, Airflow's
 
-    with step("build the sdist, then a wheel from it; and a wheel from the source tree"):
-        run([uv, "build", "--quiet", "--out-dir", WORK / "dist", ROOT])
-        run([uv, "build", "--quiet", "--wheel", "--out-dir", WORK / "dist-tree", ROOT])
-        (sdist,) = (WORK / "dist").glob("*.tar.gz")
-        (wheel,) = (WORK / "dist").glob("*.whl")
-        (tree_wheel,) = (WORK / "dist-tree").glob("*.whl")
-        if wheel_digests(wheel) != wheel_digests(tree_wheel):
-            raise Failure(
-                f"the wheel built from the sdist differs from one built from the tree: {sdist.name}"
-            )
+    built: dict[str, tuple[Path, Path, email.message.Message]] = {}
+    for dist in DISTS.values():
+        with step(f"{dist.name}: build the sdist, then a wheel from it, and one from the tree; check them"):
+            built[dist.name] = build_and_check(uv, dist)
+    _, wheel, metadata = built[PROVIDER.name]
+    emulator_wheel = built[EMULATOR.name][1]
 
-    with step("check what the wheel and the sdist hold"):
-        metadata = check_wheel(wheel)
-        check_sdist(sdist, metadata["Version"])
+    with step("the provider's Python and Airflow floors"):
         python = args.python or lowest_python(metadata["Requires-Python"])
         floor = declared_floor(metadata.get_all("Requires-Dist") or [], "apache-airflow")
         if floor != args.airflow:
             raise Failure(
                 f"the wheel declares apache-airflow>={floor}, but {args.airflow} is the lowest tested"
             )
-        check_classifiers(metadata, python, chosen=bool(args.python))
+        for dist, (_, _, declared) in built.items():
+            check_classifiers(dist, declared, python, chosen=bool(args.python))
+        extras = {
+            direct(r) for r in metadata.get_all("Requires-Dist") or [] if f"extra == '{TESTING_EXTRA}'" in r
+        }
+        if {re.split(r"[<>=!~ ;]", r)[0] for r in extras} != {EMULATOR.name}:
+            raise Failure(f"the extra [{TESTING_EXTRA}] must install {EMULATOR.name} alone, got {extras}")
 
     venv = WORK / "venv"
-    with step(f"install the wheel on Python {python} beside Airflow {args.airflow}, dependencies at floors"):
+    with step(
+        f"install the wheel [{TESTING_EXTRA}] on Python {python} beside Airflow {args.airflow}, "
+        "dependencies at floors"
+    ):
         run([uv, "venv", "--quiet", "--python", find_python(uv, python), venv])
-        # Without the optional extras: the OpenLineage provider's floor is a release newer than the
-        # lowest Airflow, which --exclude-newer hides; `make matrix` installs the extra on every line.
-        name = metadata["Name"]
+        # Without the optional lineage extra: the OpenLineage provider's floor is a release newer than
+        # the lowest Airflow, which --exclude-newer hides; `make matrix` installs it on every line.
+        # The emulator's wheel is named as the testing extra's distribution (it is not on an index).
         requirements = [
-            direct(r) for r in metadata.get_all("Requires-Dist") or [] if not re.search(r"\bextra\s*==", r)
+            direct(r)
+            for _, _, declared in built.values()
+            for r in declared.get_all("Requires-Dist") or []
+            if not re.search(r"\bextra\s*==", r)
         ]
         install = [uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python"]
         install += ["--exclude-newer", AIRFLOW_RELEASED[args.airflow]]
-        at_floors = ["--resolution", "lowest-direct", f"{name} @ {wheel.as_uri()}", *requirements]
+        wheels = [
+            f"{PROVIDER.name}[{TESTING_EXTRA}] @ {wheel.as_uri()}",
+            f"{EMULATOR.name} @ {emulator_wheel.as_uri()}",
+        ]
+        at_floors = ["--resolution", "lowest-direct", *wheels, *requirements]
         run([*install, *at_floors, *line_pins(args.airflow)])
         run([uv, "pip", "check", "--quiet", "--python", venv / "bin" / "python"])
 
@@ -163,19 +210,20 @@ def main_outside(args: argparse.Namespace) -> int:
     env = clean_env(home)
     this = [venv / "bin" / "python", "-I", Path(__file__).resolve()]
 
-    with step("import every module; imports declared; floors installed; provider registered"):
-        print(said(run([*this, "installed", metadata["Name"]], env=env)))
+    for dist in DISTS.values():
+        with step(f"{dist.name}: import every module; imports declared; floors installed"):
+            print(said(run([*this, "installed", dist.name], env=env)))
 
     with step("airflow db migrate on a fresh AIRFLOW_HOME"):
         run([venv / "bin" / "airflow", "db", "migrate"], env=env)
 
-    with step("the tutorial DAG with dag.test() against the emulator (HTTPS) started from the wheel"):
+    with step("the tutorial DAG with dag.test() against the emulator (HTTPS) started from its command"):
         with emulator(venv, env) as (url, certificate, log):
             env["AIRFLOW_CONN_VBRAIN_DEFAULT"] = connection(url, certificate)
             print(said(run([*this, "tutorial"], env=env)))
         check_emulator_log(log.read_text())
 
-    with step("pytest finds the emulator fixtures through the wheel's pytest11 entry point"):
+    with step("pytest finds the emulator's fixtures through its pytest11 entry point"):
         run([*install, "pytest"])
         (WORK / "plugin-test").mkdir()
         (WORK / "plugin-test" / "test_plugin.py").write_text(PLUGIN_TEST)
@@ -189,7 +237,8 @@ def main_outside(args: argparse.Namespace) -> int:
         )
         print(indent(out.strip().splitlines()[-1]))
 
-    print(f"wheel test passed in {time.monotonic() - started:.0f} s ({wheel.name}, {sdist.name})")
+    names = ", ".join(f"{w.name}, {d.name}" for d, w, _ in built.values())
+    print(f"wheel test passed in {time.monotonic() - started:.0f} s ({names})")
     return 0
 
 
@@ -240,55 +289,79 @@ def wheel_digests(wheel: Path) -> dict[str, str]:
         }
 
 
-def source_package_files() -> set[str]:
+def build_and_check(uv: str, dist: Dist) -> tuple[Path, Path, email.message.Message]:
+    """Build ``dist``'s sdist, its wheel from that sdist, and a wheel from the tree; check what they
+    hold. Returns the sdist, the wheel and the wheel's metadata."""
+    out = WORK / "dist" / dist.name
+    run([uv, "build", "--quiet", "--out-dir", out, dist.root])
+    run([uv, "build", "--quiet", "--wheel", "--out-dir", out / "tree", dist.root])
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    (tree_wheel,) = (out / "tree").glob("*.whl")
+    if wheel_digests(wheel) != wheel_digests(tree_wheel):
+        raise Failure(f"the wheel built from the sdist differs from one built from the tree: {sdist.name}")
+    metadata = check_wheel(dist, wheel)
+    check_sdist(dist, sdist, metadata["Version"])
+    return sdist, wheel, metadata
+
+
+def source_package_files(dist: Dist) -> set[str]:
     """The package's files in the source tree that belong in a distribution."""
     return {
-        path.relative_to(ROOT).as_posix()
-        for path in (ROOT / PACKAGE).rglob("*")
+        path.relative_to(dist.root).as_posix()
+        for path in (dist.root / dist.package).rglob("*")
         if path.is_file()
         and "__pycache__" not in path.parts
         and (path.suffix == ".py" or path.name in PACKAGE_DATA)
     }
 
 
-def check_wheel(wheel: Path) -> email.message.Message:
+def check_wheel(dist: Dist, wheel: Path) -> email.message.Message:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
+        others = [other.package for other in DISTS.values() if other is not dist]
+        if any(name.split("/")[0] in others or "/emulator/" in name for name in names):
+            raise Failure(f"the {dist.name} wheel holds another distribution's modules: {sorted(names)}")
         dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
-        expected = source_package_files() | {f"{dist_info}/{name}" for name in DIST_INFO_FILES}
-        compare_files("wheel", names, expected)
+        expected = source_package_files(dist) | {f"{dist_info}/{name}" for name in DIST_INFO_FILES}
+        compare_files(f"{dist.name} wheel", names, expected)
         if archive.read(f"{dist_info}/licenses/LICENSE") != (ROOT / "LICENSE").read_bytes():
-            raise Failure("the wheel's LICENSE differs from the repository's")
+            raise Failure(f"the {dist.name} wheel's LICENSE differs from the repository's")
         metadata = email.parser.BytesParser().parsebytes(archive.read(f"{dist_info}/METADATA"))
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
-    for group, names_to_targets in ENTRY_POINTS.items():
+    found = re.findall(r"^(\S+) = (\S+)$", entry_points, re.MULTILINE)
+    wanted = [(name, target) for group in dist.entry_points.values() for name, target in group.items()]
+    if sorted(found) != sorted(wanted):
+        raise Failure(f"the {dist.name} wheel's entry points are {found}, not {wanted}")
+    for group, names_to_targets in dist.entry_points.items():
         for name, target in names_to_targets.items():
             if not re.search(
                 rf"^\[{re.escape(group)}\]$[^\[]*^{re.escape(name)} = {re.escape(target)}$",
                 entry_points,
                 re.MULTILINE,
             ):
-                raise Failure(f"the wheel lacks the entry point [{group}] {name} = {target}")
+                raise Failure(f"the {dist.name} wheel lacks the entry point [{group}] {name} = {target}")
     if metadata["License-Expression"] != "Apache-2.0" or metadata.get_all("License-File") != ["LICENSE"]:
         raise Failure(
-            "the wheel's metadata must say License-Expression: Apache-2.0 and License-File: LICENSE"
+            f"the {dist.name} wheel's metadata must say License-Expression: Apache-2.0 and "
+            "License-File: LICENSE"
         )
     return metadata
 
 
-def check_sdist(sdist: Path, version: str) -> None:
-    top = f"{PACKAGE}-{version}"
+def check_sdist(dist: Dist, sdist: Path, version: str) -> None:
+    top = f"{dist.package}-{version}"
     with tarfile.open(sdist) as archive:
         members = archive.getmembers()
         names = {m.name for m in members if m.isfile()}
         if any(not (m.isfile() or m.isdir()) for m in members):
-            raise Failure("the sdist holds links or special files")
+            raise Failure(f"the {dist.name} sdist holds links or special files")
         license_file = archive.extractfile(f"{top}/LICENSE")
         assert license_file is not None
         if license_file.read() != (ROOT / "LICENSE").read_bytes():
-            raise Failure("the sdist's LICENSE differs from the repository's")
-    expected = {f"{top}/{name}" for name in source_package_files() | SDIST_FILES}
-    compare_files("sdist", names, expected)
+            raise Failure(f"the {dist.name} sdist's LICENSE differs from the repository's")
+    expected = {f"{top}/{name}" for name in source_package_files(dist) | dist.sdist_files}
+    compare_files(f"{dist.name} sdist", names, expected)
 
 
 def compare_files(what: str, found: set[str], expected: set[str]) -> None:
@@ -297,17 +370,17 @@ def compare_files(what: str, found: set[str], expected: set[str]) -> None:
         raise Failure(f"the {what} is missing {missing or 'nothing'} and has stray files {stray or 'none'}")
 
 
-def check_classifiers(metadata: email.message.Message, python: str, chosen: bool) -> None:
+def check_classifiers(dist: str, metadata: email.message.Message, python: str, chosen: bool) -> None:
     """Typed, no license classifier, and the Python tested here among the classifiers, unless
     it was ``chosen`` on the command line to try a version not claimed yet."""
     classifiers = set(metadata.get_all("Classifier") or [])
     if "Typing :: Typed" not in classifiers:
-        raise Failure("the wheel ships py.typed but lacks the Typing :: Typed classifier")
+        raise Failure(f"the {dist} wheel ships py.typed but lacks the Typing :: Typed classifier")
     if f"Programming Language :: Python :: {python}" not in classifiers and not chosen:
-        raise Failure(f"Python {python} is tested here but not among the classifiers")
+        raise Failure(f"Python {python} is tested here but not among the {dist} classifiers")
     # PEP 639: License-Expression supersedes license classifiers; setuptools even refuses both.
     if any(c.startswith("License ::") for c in classifiers):
-        raise Failure("drop the License :: classifier: the License-Expression states the license")
+        raise Failure(f"drop the {dist} License :: classifier: the License-Expression states the license")
 
 
 def declared_floor(requirements: list[str], name: str) -> str | None:
@@ -425,7 +498,8 @@ def check_emulator_log(log: str) -> None:
 
 
 def main_installed(distribution: str) -> int:
-    """Imports, declared dependencies, installed floors and provider registration."""
+    """Imports, declared dependencies and installed floors of ``distribution``; for the provider,
+    its registration with Airflow too."""
     import importlib
     import importlib.metadata
     import pkgutil
@@ -436,16 +510,19 @@ def main_installed(distribution: str) -> int:
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
-    package = importlib.import_module(PACKAGE)
+    dist = DISTS[distribution]
+    package = importlib.import_module(dist.package)
     location = Path(package.__file__ or "").resolve()
     if Path(sysconfig.get_paths()["purelib"]).resolve() not in location.parents:
-        raise Failure(f"{PACKAGE} was imported from {location}, not from the wheel installed in {sys.prefix}")
-    plugin = entry_point_module("pytest11")
+        raise Failure(
+            f"{dist.package} was imported from {location}, not from the wheel installed in {sys.prefix}"
+        )
+    plugin = entry_point_module(dist, "pytest11")
 
     imported = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for module in pkgutil.walk_packages(package.__path__, f"{PACKAGE}."):
+        for module in pkgutil.walk_packages(package.__path__, f"{dist.package}."):
             try:
                 importlib.import_module(module.name)
             except ModuleNotFoundError as err:
@@ -456,16 +533,17 @@ def main_installed(distribution: str) -> int:
     ours = [w for w in caught if Path(w.filename).resolve().is_relative_to(location.parent)]
     if ours:
         raise Failure("importing the package warned:\n" + "\n".join(str(w.message) for w in ours))
-    say(f"imported {len(imported)} modules ({plugin} is imported by pytest, last step)")
+    by_pytest = f" ({plugin} is imported by pytest, last step)" if plugin else ""
+    say(f"imported {len(imported)} modules of {dist.package}{by_pytest}")
 
-    # The optional extras (OpenLineage) are not installed here: see the install step.
+    # The optional extras (OpenLineage; the emulator, which is checked as itself) are left out.
     requirements = [
         requirement
         for requirement in map(Requirement, importlib.metadata.requires(distribution) or [])
         if not (requirement.marker and "extra" in str(requirement.marker))
     ]
     declared = {str(canonicalize_name(r.name)) for r in requirements}
-    check_imports(location.parent, declared, plugin)
+    check_imports(dist.package, location.parent, declared, plugin)
 
     for requirement in requirements:
         floors = [s.version for s in requirement.specifier if s.operator in (">=", "==", "~=")]
@@ -480,6 +558,8 @@ def main_installed(distribution: str) -> int:
         "installed at their floors: "
         + ", ".join(f"{r.name} {importlib.metadata.version(r.name)}" for r in requirements)
     )
+    if dist is not PROVIDER:
+        return 0
 
     from airflow.providers_manager import ProvidersManager
 
@@ -487,7 +567,7 @@ def main_installed(distribution: str) -> int:
     if distribution not in manager.providers:
         raise Failure(f"Airflow does not list {distribution} among its providers")
     hook = manager.hooks.get("vbrain")
-    if hook is None or hook.hook_class_name != f"{PACKAGE}.hooks.vbrain.VBrainHook":
+    if hook is None or hook.hook_class_name != f"{dist.package}.hooks.vbrain.VBrainHook":
         raise Failure(f"Airflow has no working hook for connection type vbrain: {hook}")
     say(
         f"Airflow lists provider {distribution} {manager.providers[distribution].version} "
@@ -496,14 +576,13 @@ def main_installed(distribution: str) -> int:
     return 0
 
 
-def entry_point_module(group: str) -> str:
-    import importlib.metadata
+def entry_point_module(dist: Dist, group: str) -> str | None:
+    """The module ``dist``'s entry point of ``group`` names, if it has one."""
+    target = next(iter(dist.entry_points.get(group, {}).values()), None)
+    return None if target is None else target.split(":")[0]
 
-    (point,) = [p for p in importlib.metadata.entry_points(group=group) if p.value.startswith(PACKAGE)]
-    return point.module
 
-
-def check_imports(package_dir: Path, declared: set[str], plugin: str) -> None:
+def check_imports(package: str, package_dir: Path, declared: set[str], plugin: str | None) -> None:
     """Every module the package imports at run time is in the standard library, the package
     itself, a declared dependency, or provided by the only program that runs that code."""
     import importlib.metadata
@@ -516,7 +595,7 @@ def check_imports(package_dir: Path, declared: set[str], plugin: str) -> None:
         module = ".".join(path.relative_to(package_dir.parent).with_suffix("").parts)
         for name, function in runtime_imports(ast.parse(path.read_text(), str(path))):
             top = name.split(".")[0]
-            if top in sys.stdlib_module_names or top == PACKAGE:
+            if top in sys.stdlib_module_names or top == package:
                 continue
             seen.add(top)
             where = f"{module}.{function}()" if function else module

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow_provider_vbrain._exchange import Exchange, Send, Sleep
-from airflow_provider_vbrain._http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._client.exchange import Exchange, Send, Sleep
+from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
 
 #: A fixed "now" for tests of time arithmetic.
 NOW = 1_800_000_000.0

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._answers import api_error, json_object, server_message
-from airflow_provider_vbrain._http import Response
+from airflow_provider_vbrain._client.answers import api_error, json_object, server_message
+from airflow_provider_vbrain._client.http import Response
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
     VBrainAuthError,

@@ -149,7 +149,7 @@ def test_connection_is_read_once_and_lazily(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_key_is_registered_with_the_secrets_masker(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_vbrain._compat import find
+    from airflow_provider_vbrain._airflow.compat import find
 
     settings_for(monkeypatch, raw())
     redact = find(

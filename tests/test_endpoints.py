@@ -7,24 +7,24 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain import _endpoints
+from airflow_provider_vbrain._client import endpoints
 from airflow_provider_vbrain.exceptions import VBrainInputError
 
 
 @pytest.mark.parametrize(
     ("builder", "endpoint"),
     [
-        (lambda: _endpoints.list_repositories(), "GET /api/v1/repository"),
-        (lambda: _endpoints.get_repository("20200923162939869"), "GET /api/v1/repository/20200923162939869"),
-        (lambda: _endpoints.get_repository("a/b"), "GET /api/v1/repository/a%2Fb"),
-        (lambda: _endpoints.get_repository("x?y=1"), "GET /api/v1/repository/x%3Fy%3D1"),
-        (lambda: _endpoints.get_repository("../job"), "GET /api/v1/repository/..%2Fjob"),
-        (lambda: _endpoints.get_repository("with space"), "GET /api/v1/repository/with%20space"),
-        (lambda: _endpoints.get_repository("çà"), "GET /api/v1/repository/%C3%A7%C3%A0"),
-        (lambda: _endpoints.get_job_result("j/../k", "r"), "GET /api/v1/job/j%2F..%2Fk/result"),
-        (lambda: _endpoints.delete_job("j", "r"), "DELETE /api/v1/job/j"),
-        (lambda: _endpoints.delete_repository("r"), "DELETE /api/v1/repository/r"),
-        (lambda: _endpoints.download_job_logs("j", "r"), "GET /api/v1/job/j/logs"),
+        (lambda: endpoints.list_repositories(), "GET /api/v1/repository"),
+        (lambda: endpoints.get_repository("20200923162939869"), "GET /api/v1/repository/20200923162939869"),
+        (lambda: endpoints.get_repository("a/b"), "GET /api/v1/repository/a%2Fb"),
+        (lambda: endpoints.get_repository("x?y=1"), "GET /api/v1/repository/x%3Fy%3D1"),
+        (lambda: endpoints.get_repository("../job"), "GET /api/v1/repository/..%2Fjob"),
+        (lambda: endpoints.get_repository("with space"), "GET /api/v1/repository/with%20space"),
+        (lambda: endpoints.get_repository("çà"), "GET /api/v1/repository/%C3%A7%C3%A0"),
+        (lambda: endpoints.get_job_result("j/../k", "r"), "GET /api/v1/job/j%2F..%2Fk/result"),
+        (lambda: endpoints.delete_job("j", "r"), "DELETE /api/v1/job/j"),
+        (lambda: endpoints.delete_repository("r"), "DELETE /api/v1/repository/r"),
+        (lambda: endpoints.download_job_logs("j", "r"), "GET /api/v1/job/j/logs"),
     ],
 )
 def test_ids_are_percent_encoded_into_one_path_segment(builder: Any, endpoint: str) -> None:
@@ -34,7 +34,7 @@ def test_ids_are_percent_encoded_into_one_path_segment(builder: Any, endpoint: s
 @pytest.mark.parametrize("bad", ["", " ", ".", "..", "a\nb", None])
 def test_unusable_ids_fail_before_sending(bad: Any) -> None:
     with pytest.raises(VBrainInputError, match="job_id"):
-        _endpoints.get_job_status(bad, "r")
+        endpoints.get_job_status(bad, "r")
 
 
 @pytest.mark.parametrize(
@@ -49,30 +49,30 @@ def test_unusable_ids_fail_before_sending(bad: Any) -> None:
 )
 def test_params_must_be_json_objects(params: Any, problem: str) -> None:
     with pytest.raises(VBrainInputError, match=f"params: .*{problem}"):
-        _endpoints.execute_job("r", params)
+        endpoints.execute_job("r", params)
 
 
 def test_repositories_are_created_with_form_data_as_the_reference_documents() -> None:
-    request = _endpoints.create_repository({"a": 1}, {"tag": "x"})
+    request = endpoints.create_repository({"a": 1}, {"tag": "x"})
     assert request.json_body is None
     assert request.form == {"params": '{"a": 1}', "metadata": '{"tag": "x"}'}
     assert request.upload is None
-    empty = _endpoints.create_repository()  # nothing to send: no body, as the tutorial posts
+    empty = endpoints.create_repository()  # nothing to send: no body, as the tutorial posts
     assert (empty.json_body, empty.form) == (None, None)
 
 
 def test_downloads_ask_for_a_zip_and_the_rest_for_json() -> None:
-    assert _endpoints.download_job_output("j", "r").accept == "application/zip, */*"
-    assert _endpoints.download_job_logs("j", "r").accept == "application/zip, */*"
-    assert _endpoints.download_repository_input("r").accept == "application/zip, */*"
-    assert _endpoints.get_job_status("j", "r").accept == "application/json"
+    assert endpoints.download_job_output("j", "r").accept == "application/zip, */*"
+    assert endpoints.download_job_logs("j", "r").accept == "application/zip, */*"
+    assert endpoints.download_repository_input("r").accept == "application/zip, */*"
+    assert endpoints.get_job_status("j", "r").accept == "application/json"
 
 
 def test_bodies_json_without_file_and_multipart_with_one() -> None:
-    assert _endpoints.create_repository().json_body is None
-    assert _endpoints.execute_job("r", {"a": 10, "b": 20}).json_body == {"params": {"a": 10, "b": 20}}
-    upload = _endpoints.Upload("in.csv", lambda: open(__file__, "rb"))  # noqa: SIM115
-    request = _endpoints.execute_job("r", {"a": 1}, {"tag": "x"}, upload)
+    assert endpoints.create_repository().json_body is None
+    assert endpoints.execute_job("r", {"a": 10, "b": 20}).json_body == {"params": {"a": 10, "b": 20}}
+    upload = endpoints.Upload("in.csv", lambda: open(__file__, "rb"))  # noqa: SIM115
+    request = endpoints.execute_job("r", {"a": 1}, {"tag": "x"}, upload)
     assert request.json_body is None
     assert request.form == {"params": '{"a": 1}', "metadata": '{"tag": "x"}'}
     assert request.upload is upload
@@ -81,17 +81,17 @@ def test_bodies_json_without_file_and_multipart_with_one() -> None:
 @pytest.mark.parametrize("name", ["data.txt", "archive.tar.gz", "noext"])
 def test_input_files_need_an_accepted_extension(name: str) -> None:
     with pytest.raises(VBrainInputError, match=r"must be a ZIP, \.csv, \.xlsx or \.json"):
-        _endpoints.input_name("input_file", name)
+        endpoints.input_name("input_file", name)
 
 
 def test_listing_dates() -> None:
-    request = _endpoints.list_jobs("r", datetime(2026, 11, 28, 9, 5), "202612010000")
+    request = endpoints.list_jobs("r", datetime(2026, 11, 28, 9, 5), "202612010000")
     assert request.query == {"from_date": "202611280905", "to_date": "202612010000"}
     with pytest.raises(VBrainInputError, match="to_date"):
-        _endpoints.list_repositories(to_date="yesterday")
+        endpoints.list_repositories(to_date="yesterday")
 
 
 def test_aware_listing_dates_are_sent_in_utc() -> None:
     lisbon_summer = timezone(timedelta(hours=1))
-    request = _endpoints.list_repositories(datetime(2026, 7, 1, 0, 30, tzinfo=lisbon_summer))
+    request = endpoints.list_repositories(datetime(2026, 7, 1, 0, 30, tzinfo=lisbon_summer))
     assert request.query == {"from_date": "202606302330"}

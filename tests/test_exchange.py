@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_vbrain import _endpoints
-from airflow_provider_vbrain._exchange import exchange
-from airflow_provider_vbrain._http import FailureKind
-from airflow_provider_vbrain._retry import RetryPolicy
+from airflow_provider_vbrain._client import endpoints
+from airflow_provider_vbrain._client.exchange import exchange
+from airflow_provider_vbrain._client.http import FailureKind
+from airflow_provider_vbrain._client.retry import RetryPolicy
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
     VBrainConnectionError,
@@ -21,8 +21,8 @@ from airflow_provider_vbrain.exceptions import (
 )
 from tests.core import NOW, answer, failure, run
 
-GET = _endpoints.get_job_status("job-1", "repo-1")
-CREATE_JOB = _endpoints.execute_job("repo-1", {"a": 1})
+GET = endpoints.get_job_status("job-1", "repo-1")
+CREATE_JOB = endpoints.execute_job("repo-1", {"a": 1})
 
 
 def test_exchange_retries_then_parses() -> None:
@@ -81,13 +81,13 @@ def test_create_job_is_repeated_when_the_server_refused_it() -> None:
 
 
 def test_success_answers_that_are_not_json_name_the_endpoint() -> None:
-    steps = exchange(_endpoints.list_repositories(), RetryPolicy())
+    steps = exchange(endpoints.list_repositories(), RetryPolicy())
     with pytest.raises(VBrainAPIError, match=r"GET /api/v1/repository answered HTTP 200: expected JSON"):
         run(steps, [answer(200, b"<html>login page</html>")])
 
 
 def test_result_before_the_job_ends_is_not_a_value() -> None:
-    steps = exchange(_endpoints.get_job_result("j", "r"), RetryPolicy())
+    steps = exchange(endpoints.get_job_result("j", "r"), RetryPolicy())
     with pytest.raises(VBrainJobNotFinishedError, match="Job not yet finished"):
         run(steps, [answer(202, {"message": "Job not yet finished"})])
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 import urllib3.filepost
 
-from airflow_provider_vbrain._endpoints import Upload
-from airflow_provider_vbrain._files import MultipartBody, open_upload
+from airflow_provider_vbrain._client.endpoints import Upload
+from airflow_provider_vbrain._transport.multipart import MultipartBody, open_upload
 
 
 @pytest.mark.parametrize(

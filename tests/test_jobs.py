@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_vbrain._client.waiting import Outcome, is_transient, outcome_of
 from airflow_provider_vbrain.exceptions import (
     VBrainAuthError,
     VBrainConnectionError,
@@ -11,16 +12,7 @@ from airflow_provider_vbrain.exceptions import (
     VBrainRateLimitError,
     VBrainServerError,
 )
-from airflow_provider_vbrain.jobs import (
-    EventStatus,
-    JobEvent,
-    JobState,
-    JobStatus,
-    Outcome,
-    is_transient,
-    outcome_of,
-    read_event,
-)
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus, read_event
 
 
 @pytest.mark.parametrize(

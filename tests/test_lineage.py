@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._compat import object_storage_path
-from airflow_provider_vbrain._lineage import Place, file_place, job_place, repository_place
+from airflow_provider_vbrain._airflow.compat import object_storage_path
+from airflow_provider_vbrain._tasks.lineage import Place, file_place, job_place, repository_place
 from airflow_provider_vbrain.connection import VBrainSettings
 
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.emulator import EmulatorServer
 from airflow_provider_vbrain.probe import main
 from airflow_provider_vbrain.probe._report import WIDTHS
 from tests.conftest import API_KEY, connection_json, key_leaks
+from vbrain_emulator import EmulatorServer
 
 FAST = ["--poll-interval", "0.05", "--listing-timeout", "10", "--job-timeout", "30"]
 SUBMIT = "/api/v1/job/execute"

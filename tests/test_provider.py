@@ -14,7 +14,7 @@ import pytest
 
 import airflow_provider_vbrain
 from airflow_provider_vbrain import get_provider_info
-from airflow_provider_vbrain._form import FORM_FIELDS
+from airflow_provider_vbrain._airflow.form import FORM_FIELDS
 
 
 def airflow_cli(*args: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._reattach import Lookup, Reattach, Seen, Tag, _decide, _metadata
+from airflow_provider_vbrain._tasks.reattach import Lookup, Reattach, Seen, Tag, _decide, _metadata
 from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainReattachUnknownError
 from airflow_provider_vbrain.jobs import JobStatus
 

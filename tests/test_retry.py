@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain import _endpoints
-from airflow_provider_vbrain._endpoints import ApiRequest
-from airflow_provider_vbrain._http import FailureKind, Response
-from airflow_provider_vbrain._retry import RetryPolicy, retry_after_seconds, retry_delay, should_retry
+from airflow_provider_vbrain._client import endpoints
+from airflow_provider_vbrain._client.endpoints import ApiRequest
+from airflow_provider_vbrain._client.http import FailureKind, Response
+from airflow_provider_vbrain._client.retry import RetryPolicy, retry_after_seconds, retry_delay, should_retry
 from tests.core import NOW, answer, failure
 
-GET = _endpoints.get_job_status("job-1", "repo-1")
-CREATE_JOB = _endpoints.execute_job("repo-1", {"a": 1})
-CREATE_REPO = _endpoints.create_repository()
+GET = endpoints.get_job_status("job-1", "repo-1")
+CREATE_JOB = endpoints.execute_job("repo-1", {"a": 1})
+CREATE_REPO = endpoints.create_repository()
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ CREATE_REPO = _endpoints.create_repository()
         pytest.param(
             CREATE_REPO, failure(FailureKind.DISCONNECTED), False, id="post-dropped-maybe-processed"
         ),
-        pytest.param(_endpoints.delete_job("j", "r"), answer(503), True, id="delete-503"),
+        pytest.param(endpoints.delete_job("j", "r"), answer(503), True, id="delete-503"),
     ],
 )
 def test_retry_rule(request_: ApiRequest[Any], outcome: Any, retried: bool) -> None:

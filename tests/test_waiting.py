@@ -7,20 +7,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._waiting import JobWait
+from airflow_provider_vbrain._client.waiting import MAX_CONSECUTIVE_POLL_FAILURES, JobWait
 from airflow_provider_vbrain.exceptions import (
     VBrainAuthError,
     VBrainConnectionError,
     VBrainJobTimeoutError,
     VBrainServerError,
 )
-from airflow_provider_vbrain.jobs import (
-    MAX_CONSECUTIVE_POLL_FAILURES,
-    EventStatus,
-    JobEvent,
-    JobState,
-    JobStatus,
-)
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
 
 LOG = logging.getLogger("tests.waiting")
 

@@ -1,7 +1,7 @@
 """Hooks for VBrain: :class:`VBrainHook` (blocking, requests) and :class:`VBrainAsyncHook` (asyncio, aiohttp).
 
 One method per endpoint, each a line that hands an
-:mod:`~airflow_provider_vbrain._endpoints` request to a transport. What to send,
+:mod:`~airflow_provider_vbrain._client.endpoints` request to a transport. What to send,
 whether to retry and what an answer means are decided once, in the I/O-free
 core, for both hooks.
 """
@@ -17,19 +17,21 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from airflow_provider_vbrain import _async_transport, _connection_test, _endpoints, _form
-from airflow_provider_vbrain._compat import BaseHook
-from airflow_provider_vbrain._endpoints import ApiRequest
-from airflow_provider_vbrain._files import Destination, InputFile, Sink, file_safe, upload
-from airflow_provider_vbrain._logs import LOG_TAIL_LINES, failed_job_error, job_log_tail
-from airflow_provider_vbrain._retry import RetryPolicy
-from airflow_provider_vbrain._sync_transport import SyncTransport
-from airflow_provider_vbrain._waiting import JobWait
-from airflow_provider_vbrain.connection import VBrainSettings, read_settings
-from airflow_provider_vbrain.exceptions import (
-    VBrainError,
-    VBrainJobFailedError,
-)
+from airflow_provider_vbrain._airflow import form
+from airflow_provider_vbrain._airflow.compat import BaseHook
+from airflow_provider_vbrain._airflow.connection_test import test_connection
+from airflow_provider_vbrain._airflow.connections import loop_settings, read_settings
+from airflow_provider_vbrain._airflow.files import InputFile, file_safe, upload
+from airflow_provider_vbrain._client import endpoints
+from airflow_provider_vbrain._client.endpoints import ApiRequest
+from airflow_provider_vbrain._client.logs import LOG_TAIL_LINES, failed_job_error, job_log_tail
+from airflow_provider_vbrain._client.retry import RetryPolicy
+from airflow_provider_vbrain._client.waiting import JobWait
+from airflow_provider_vbrain._transport import aio
+from airflow_provider_vbrain._transport.sink import Destination, Sink
+from airflow_provider_vbrain._transport.sync import SyncTransport
+from airflow_provider_vbrain.connection import CONN_TYPE, DEFAULT_CONN_ID, VBrainSettings
+from airflow_provider_vbrain.exceptions import VBrainError, VBrainJobFailedError
 from airflow_provider_vbrain.jobs import JobStatus
 
 __all__ = ["VBrainAsyncHook", "VBrainHook"]
@@ -41,8 +43,8 @@ class _VBrainHookBase(BaseHook):
     """What the sync and async hooks share: identity, connection form, settings."""
 
     conn_name_attr = "vbrain_conn_id"
-    default_conn_name = _form.DEFAULT_CONN_ID
-    conn_type = _form.CONN_TYPE
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
     hook_name = "VBrain"
 
     def __init__(
@@ -90,12 +92,12 @@ class VBrainHook(_VBrainHookBase):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The connection form's relabelling, for the Airflow lines that ask the hook."""
-        return _form.hook_field_behaviour()
+        return form.hook_field_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """The connection form's extra fields, for the Airflow lines that ask the hook."""
-        return _form.hook_form_widgets()
+        return form.hook_form_widgets()
 
     @property
     def settings(self) -> VBrainSettings:
@@ -114,7 +116,7 @@ class VBrainHook(_VBrainHookBase):
         self, from_date: datetime | str | None = None, to_date: datetime | str | None = None
     ) -> list[str]:
         """Ids of the repositories, optionally created between two dates (``YYYYMMDDHHMM`` or datetimes)."""
-        return self._call(_endpoints.list_repositories(from_date, to_date))
+        return self._call(endpoints.list_repositories(from_date, to_date))
 
     def create_repository(
         self,
@@ -128,23 +130,23 @@ class VBrainHook(_VBrainHookBase):
         :param metadata: free-form JSON object kept with the repository.
         :param input_file: a ZIP of all inputs, or one ``.csv``/``.xlsx``/``.json`` file.
         """
-        return self._call(_endpoints.create_repository(params, metadata, upload(input_file)))
+        return self._call(endpoints.create_repository(params, metadata, upload(input_file)))
 
     def get_repository(self, repository_id: str) -> dict[str, Any]:
         """A repository's details: name, input file names, creation, job ids, metadata."""
-        return self._call(_endpoints.get_repository(repository_id))
+        return self._call(endpoints.get_repository(repository_id))
 
     def delete_repository(self, repository_id: str) -> None:
         """Delete a repository and every job in it."""
-        self._call(_endpoints.delete_repository(repository_id))
+        self._call(endpoints.delete_repository(repository_id))
 
     def get_repository_params(self, repository_id: str) -> dict[str, Any]:
         """The parameters a repository was created with."""
-        return self._call(_endpoints.get_repository_params(repository_id))
+        return self._call(endpoints.get_repository_params(repository_id))
 
     def download_repository_input(self, repository_id: str, destination: Destination) -> str:
         """Stream a repository's input folder (a ZIP) to ``destination`` and return where it went."""
-        request = _endpoints.download_repository_input(repository_id)
+        request = endpoints.download_repository_input(repository_id)
         return self._download(request, destination, f"{file_safe(repository_id)}-input")
 
     # ---------------------------------------------------------------- jobs
@@ -156,7 +158,7 @@ class VBrainHook(_VBrainHookBase):
         to_date: datetime | str | None = None,
     ) -> list[str]:
         """Ids of the jobs in a repository, optionally created between two dates."""
-        return self._call(_endpoints.list_jobs(repository_id, from_date, to_date))
+        return self._call(endpoints.list_jobs(repository_id, from_date, to_date))
 
     def execute_job(
         self,
@@ -175,11 +177,11 @@ class VBrainHook(_VBrainHookBase):
         :param metadata: free-form JSON object kept with the job.
         :param input_file: a ZIP or ``.csv``/``.xlsx``/``.json`` file for this job.
         """
-        return self._call(_endpoints.execute_job(repository_id, params, metadata, upload(input_file)))
+        return self._call(endpoints.execute_job(repository_id, params, metadata, upload(input_file)))
 
     def get_job_status(self, job_id: str, repository_id: str) -> JobStatus:
         """The job's typed status: 202 and ``queued``/``started`` while running, 200 when over."""
-        return self._call(_endpoints.get_job_status(job_id, repository_id))
+        return self._call(endpoints.get_job_status(job_id, repository_id))
 
     def get_job_result(self, job_id: str, repository_id: str) -> Any:
         """The ``output`` of a finished job.
@@ -187,11 +189,11 @@ class VBrainHook(_VBrainHookBase):
         :raises VBrainJobNotFinishedError: the job has not ended yet.
         :raises VBrainServerError: HTTP 500, which VBrain answers for a failed job.
         """
-        return self._call(_endpoints.get_job_result(job_id, repository_id))
+        return self._call(endpoints.get_job_result(job_id, repository_id))
 
     def get_job_params(self, job_id: str, repository_id: str) -> dict[str, Any]:
         """The parameters a job ran with."""
-        return self._call(_endpoints.get_job_params(job_id, repository_id))
+        return self._call(endpoints.get_job_params(job_id, repository_id))
 
     def download_job_output(self, job_id: str, repository_id: str, destination: Destination) -> str:
         """Stream a finished job's output folder (a ZIP) to ``destination``; return where it went.
@@ -199,26 +201,27 @@ class VBrainHook(_VBrainHookBase):
         ``destination`` may be a file path, an existing directory (the file is then
         named ``<job_id>-output.zip``) or an object with ``open("wb")``.
         """
-        request = _endpoints.download_job_output(job_id, repository_id)
+        request = endpoints.download_job_output(job_id, repository_id)
         return self._download(request, destination, f"{file_safe(job_id)}-output")
 
     def download_job_logs(self, job_id: str, repository_id: str, destination: Destination) -> str:
         """Stream a job's log folder (a ZIP) to ``destination``; return where it went."""
-        request = _endpoints.download_job_logs(job_id, repository_id)
+        request = endpoints.download_job_logs(job_id, repository_id)
         return self._download(request, destination, f"{file_safe(job_id)}-logs")
 
     def delete_job(self, job_id: str, repository_id: str) -> None:
         """Delete a job's folder. VBrain has no cancel endpoint; this does not stop a running job."""
-        self._call(_endpoints.delete_job(job_id, repository_id))
+        self._call(endpoints.delete_job(job_id, repository_id))
 
     # ---------------------------------------------------------------- beyond one endpoint
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the connection for Airflow's Test button: one request, no retry, a short timeout.
 
-        See :func:`airflow_provider_vbrain._connection_test.test_connection`.
+        See :func:`airflow_provider_vbrain._airflow.connection_test.test_connection`.
         """
-        return _connection_test.test_connection(self, self._transport)
+        conn = self.get_connection(self.vbrain_conn_id)
+        return test_connection(conn, self.application_id, self._transport.call)
 
     def wait_for_job(
         self,
@@ -233,7 +236,7 @@ class VBrainHook(_VBrainHookBase):
 
         Blocks the calling thread: the operators use it only when not deferring.
         Transient failures of a poll (after the hook's own retries) are tolerated
-        up to :data:`~airflow_provider_vbrain.jobs.MAX_CONSECUTIVE_POLL_FAILURES` in a row.
+        up to :data:`~airflow_provider_vbrain._client.waiting.MAX_CONSECUTIVE_POLL_FAILURES` in a row.
 
         :param poll_interval: seconds between polls.
         :param timeout: give up after this many seconds with
@@ -250,11 +253,7 @@ class VBrainHook(_VBrainHookBase):
             on_change=on_status,
         )
         while True:
-            try:
-                outcome: JobStatus | VBrainError = self.get_job_status(job_id, repository_id)
-            except VBrainError as err:
-                outcome = err
-            step = wait.after(outcome)
+            step = wait.poll(lambda: self.get_job_status(job_id, repository_id))
             if isinstance(step, float | int):
                 time.sleep(step)
                 continue
@@ -265,7 +264,7 @@ class VBrainHook(_VBrainHookBase):
 
     def job_url(self, job_id: str) -> str:
         """The API URL of a job's status, for logs and links."""
-        return self.settings.api_url + _endpoints.job_path(job_id)
+        return self.settings.api_url + endpoints.job_path(job_id)
 
     def job_log_tail(self, job_id: str, repository_id: str, lines: int = LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of a job's log files, read from its logs ZIP in a temporary folder.
@@ -308,27 +307,27 @@ class VBrainAsyncHook(_VBrainHookBase):
         """The connection's settings, read without blocking the event loop.
 
         Hooks on one event loop share a reading for
-        :data:`~airflow_provider_vbrain._async_transport.CONNECTION_REUSE_SECONDS`: a triggerer
+        :data:`~airflow_provider_vbrain._airflow.connections.CONNECTION_REUSE_SECONDS`: a triggerer
         that starts a thousand waits reads the connection once, not a thousand times (each read
         costs Airflow about 0.4 ms of CPU).
         """
         if self._settings is None:
-            return self._use(await _async_transport.loop_settings(self.vbrain_conn_id))
+            return self._use(await loop_settings(self.vbrain_conn_id))
         return self._settings
 
     async def list_repositories(
         self, from_date: datetime | str | None = None, to_date: datetime | str | None = None
     ) -> list[str]:
         """See :meth:`VBrainHook.list_repositories`."""
-        return await self._call(_endpoints.list_repositories(from_date, to_date))
+        return await self._call(endpoints.list_repositories(from_date, to_date))
 
     async def get_repository(self, repository_id: str) -> dict[str, Any]:
         """See :meth:`VBrainHook.get_repository`."""
-        return await self._call(_endpoints.get_repository(repository_id))
+        return await self._call(endpoints.get_repository(repository_id))
 
     async def get_repository_params(self, repository_id: str) -> dict[str, Any]:
         """See :meth:`VBrainHook.get_repository_params`."""
-        return await self._call(_endpoints.get_repository_params(repository_id))
+        return await self._call(endpoints.get_repository_params(repository_id))
 
     async def list_jobs(
         self,
@@ -337,7 +336,7 @@ class VBrainAsyncHook(_VBrainHookBase):
         to_date: datetime | str | None = None,
     ) -> list[str]:
         """See :meth:`VBrainHook.list_jobs`."""
-        return await self._call(_endpoints.list_jobs(repository_id, from_date, to_date))
+        return await self._call(endpoints.list_jobs(repository_id, from_date, to_date))
 
     async def get_job_status(self, job_id: str, repository_id: str) -> JobStatus:
         """See :meth:`VBrainHook.get_job_status`."""
@@ -346,17 +345,17 @@ class VBrainAsyncHook(_VBrainHookBase):
         if last is None or last[0] != (job_id, repository_id):
             last = self._status_request = (
                 (job_id, repository_id),
-                _endpoints.get_job_status(job_id, repository_id),
+                endpoints.get_job_status(job_id, repository_id),
             )
         return await self._call(last[1])
 
     async def get_job_result(self, job_id: str, repository_id: str) -> Any:
         """See :meth:`VBrainHook.get_job_result`."""
-        return await self._call(_endpoints.get_job_result(job_id, repository_id))
+        return await self._call(endpoints.get_job_result(job_id, repository_id))
 
     async def get_job_params(self, job_id: str, repository_id: str) -> dict[str, Any]:
         """See :meth:`VBrainHook.get_job_params`."""
-        return await self._call(_endpoints.get_job_params(job_id, repository_id))
+        return await self._call(endpoints.get_job_params(job_id, repository_id))
 
     async def job_failure(
         self, job_id: str, repository_id: str, job_status: str = "failed"
@@ -364,11 +363,11 @@ class VBrainAsyncHook(_VBrainHookBase):
         """See :meth:`VBrainHook.job_failure`. The logs ZIP arrives in memory (the async transport
         does not stream), then is written to a temporary file and read off the event loop."""
         try:
-            logs = await self._call(_endpoints.download_job_logs(job_id, repository_id))
+            logs = await self._call(endpoints.download_job_logs(job_id, repository_id))
             tail = await asyncio.to_thread(job_log_tail, job_id, logs)
         except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
         return failed_job_error(job_id, repository_id, job_status, tail)
 
     async def _call(self, request: ApiRequest[T]) -> T:
-        return await _async_transport.call(await self.get_settings(), self.application_id, request)
+        return await aio.call(await self.get_settings(), self.application_id, request)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain._compat import BaseOperatorLink, xcom_value
+from airflow_provider_vbrain._airflow.compat import BaseOperatorLink, xcom_value
 
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey

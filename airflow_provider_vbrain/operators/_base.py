@@ -6,9 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from airflow_provider_vbrain._compat import BaseOperator
-from airflow_provider_vbrain._reattach import DEFAULT_SETTLE_SECONDS, ON_UNKNOWN_CHOICES, Lookup, Reattach
-from airflow_provider_vbrain._tasks import VBrainTaskMixin, seconds
+from airflow_provider_vbrain._airflow.compat import BaseOperator
+from airflow_provider_vbrain._tasks.reattach import (
+    DEFAULT_SETTLE_SECONDS,
+    ON_UNKNOWN_CHOICES,
+    Lookup,
+    Reattach,
+)
+from airflow_provider_vbrain._tasks.task import VBrainTaskMixin, seconds
 
 T = TypeVar("T")
 _UI_COLOR = "#d7ecf9"

@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain import _lineage
-from airflow_provider_vbrain._compat import default_deferrable
-from airflow_provider_vbrain._endpoints import json_object
-from airflow_provider_vbrain._files import file_safe, location
-from airflow_provider_vbrain._reattach import Tag, find_job, find_repository
-from airflow_provider_vbrain._tasks import (
+from airflow_provider_vbrain._airflow.compat import default_deferrable
+from airflow_provider_vbrain._airflow.files import file_safe, location
+from airflow_provider_vbrain._client.endpoints import json_object
+from airflow_provider_vbrain._client.waiting import Outcome, outcome_of
+from airflow_provider_vbrain._tasks import lineage
+from airflow_provider_vbrain._tasks.reattach import Tag, find_job, find_repository
+from airflow_provider_vbrain._tasks.task import (
     CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
     deferral_backstop,
@@ -23,7 +24,7 @@ from airflow_provider_vbrain._tasks import (
     seconds,
 )
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
-from airflow_provider_vbrain.jobs import Outcome, outcome_of, read_event
+from airflow_provider_vbrain.jobs import read_event
 from airflow_provider_vbrain.links.vbrain import VBrainJobLink
 from airflow_provider_vbrain.operators._base import _VBrainCreateOperator, _VBrainOperator
 
@@ -100,13 +101,13 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         """OpenLineage: the input file in, the repository out (called by Airflow's OpenLineage listener)."""
         settings = self.hook.settings
         created = self.created_repository_id
-        return _lineage.lineage(
+        return lineage.lineage(
             settings,
             self.application_id,
-            inputs=[] if self.input_file is None else [_lineage.file_place(location(self.input_file))],
+            inputs=[] if self.input_file is None else [lineage.file_place(location(self.input_file))],
             outputs=[]
             if created is None
-            else [_lineage.repository_place(settings, self.application_id, created)],
+            else [lineage.repository_place(settings, self.application_id, created)],
             repository_id=created,
         )
 
@@ -243,16 +244,16 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the repository and the input file in, the job out (also for a failed job)."""
         settings = self.hook.settings
-        repository = _lineage.repository_place(settings, self.application_id, self.repository_id)
-        upload = [] if self.input_file is None else [_lineage.file_place(location(self.input_file))]
+        repository = lineage.repository_place(settings, self.application_id, self.repository_id)
+        upload = [] if self.input_file is None else [lineage.file_place(location(self.input_file))]
         job_id = self.submitted_job_id
-        return _lineage.lineage(
+        return lineage.lineage(
             settings,
             self.application_id,
             inputs=[repository, *upload],
             outputs=[]
             if job_id is None
-            else [_lineage.job_place(settings, self.application_id, self.repository_id, job_id)],
+            else [lineage.job_place(settings, self.application_id, self.repository_id, job_id)],
             repository_id=self.repository_id,
             job_id=job_id,
         )
@@ -305,11 +306,11 @@ class VBrainDownloadJobFilesOperator(_VBrainOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the job in, the written ZIP out."""
         settings = self.hook.settings
-        return _lineage.lineage(
+        return lineage.lineage(
             settings,
             self.application_id,
-            inputs=[_lineage.job_place(settings, self.application_id, self.repository_id, self.job_id)],
-            outputs=[] if self.written is None else [_lineage.file_place(self.written)],
+            inputs=[lineage.job_place(settings, self.application_id, self.repository_id, self.job_id)],
+            outputs=[] if self.written is None else [lineage.file_place(self.written)],
             repository_id=self.repository_id,
             job_id=self.job_id,
         )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_vbrain._reattach import DEFAULT_SETTLE_SECONDS, Tag
+from airflow_provider_vbrain._tasks.reattach import DEFAULT_SETTLE_SECONDS, Tag
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.probe._report import Report, Verdict

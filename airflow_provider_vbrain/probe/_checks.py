@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from airflow_provider_vbrain import _endpoints
+from airflow_provider_vbrain._client import endpoints
 from airflow_provider_vbrain.exceptions import VBrainError, VBrainNotFoundError
 from airflow_provider_vbrain.jobs import JobState
 from airflow_provider_vbrain.probe._base import (
@@ -45,7 +45,7 @@ class Probe(RepositoryChecks, JobChecks):
             return
         if self.options.other_application:
             self.scoping(repository)
-        self.download("download: repository input", _endpoints.download_repository_input(repository))
+        self.download("download: repository input", endpoints.download_repository_input(repository))
         job = self.submit(repository)
         if job is None:
             return
@@ -56,9 +56,9 @@ class Probe(RepositoryChecks, JobChecks):
         if listed:  # the lookup reads the listing: before the job is listed it proves nothing
             self.job_lookup(repository, job)
         over = self.wait(repository, job)
-        self.download("download: job logs", _endpoints.download_job_logs(job, repository))
+        self.download("download: job logs", endpoints.download_job_logs(job, repository))
         if over is not None and over.state is not JobState.FAILED:
-            self.download("download: job output", _endpoints.download_job_output(job, repository))
+            self.download("download: job output", endpoints.download_job_output(job, repository))
 
     def cleanup(self) -> list[str]:
         """Delete the job and every repository the probe created; return the repositories left."""

@@ -6,9 +6,9 @@ import json
 import time
 import zipfile
 
-from airflow_provider_vbrain._endpoints import ApiRequest
-from airflow_provider_vbrain._http import Response, clip
-from airflow_provider_vbrain._reattach import Seen, find_job
+from airflow_provider_vbrain._client.endpoints import ApiRequest
+from airflow_provider_vbrain._client.http import Response, clip
+from airflow_provider_vbrain._tasks.reattach import Seen, find_job
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.jobs import JobState, JobStatus
 from airflow_provider_vbrain.probe._base import FAIL, NOTE, OK, WARN, ProbeBase, contains, decoded

@@ -7,7 +7,7 @@ import enum
 import textwrap
 from collections.abc import Iterable
 
-from airflow_provider_vbrain._http import clip
+from airflow_provider_vbrain._client.http import clip
 
 __all__ = ["Finding", "Report", "Verdict"]
 

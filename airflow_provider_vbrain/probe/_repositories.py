@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_vbrain import _answers, _endpoints
-from airflow_provider_vbrain._endpoints import ApiRequest
-from airflow_provider_vbrain._reattach import Seen, find_repository
-from airflow_provider_vbrain._retry import RetryPolicy
-from airflow_provider_vbrain._sync_transport import SyncTransport
+from airflow_provider_vbrain._client import answers, endpoints
+from airflow_provider_vbrain._client.endpoints import ApiRequest
+from airflow_provider_vbrain._client.retry import RetryPolicy
+from airflow_provider_vbrain._tasks.reattach import Seen, find_repository
+from airflow_provider_vbrain._transport.sync import SyncTransport
 from airflow_provider_vbrain.exceptions import VBrainAuthError, VBrainError, VBrainNotFoundError
 from airflow_provider_vbrain.probe._base import FAIL, NOTE, OK, WARN, ProbeBase, contains, decoded
 
@@ -43,7 +43,7 @@ class RepositoryChecks(ProbeBase):
         )
         check = "a wrong API key"
         try:
-            SyncTransport().call(wrong, self.hook.application_id, _endpoints.list_repositories())
+            SyncTransport().call(wrong, self.hook.application_id, endpoints.list_repositories())
         except VBrainAuthError as err:
             did = f"refused: HTTP {err.status} ({err.server_message})"
             means = (
@@ -101,7 +101,7 @@ class RepositoryChecks(ProbeBase):
         request = ApiRequest(
             "POST",
             "/repository",
-            _answers.text_field("repository_id"),
+            answers.text_field("repository_id"),
             json_body={"params": dict(params), "metadata": metadata},
             creates="repository",
         )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_vbrain._compat import (
+from airflow_provider_vbrain._airflow.compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
@@ -19,7 +19,8 @@ from airflow_provider_vbrain._compat import (
     triggerer_renders_templates,
     xcom_arg_template,
 )
-from airflow_provider_vbrain._tasks import (
+from airflow_provider_vbrain._client.waiting import JobWait
+from airflow_provider_vbrain._tasks.task import (
     CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
@@ -27,9 +28,7 @@ from airflow_provider_vbrain._tasks import (
     positive,
     seconds,
 )
-from airflow_provider_vbrain._waiting import JobWait
-from airflow_provider_vbrain.exceptions import VBrainError
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus, read_event
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, read_event
 from airflow_provider_vbrain.links.vbrain import VBrainJobLink
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     later as a backstop in case no triggerer runs.
 
     Transient polling failures (429, 5xx, lost connections) are tolerated up to
-    :data:`~airflow_provider_vbrain.jobs.MAX_CONSECUTIVE_POLL_FAILURES` in a row in
+    :data:`~airflow_provider_vbrain._client.waiting.MAX_CONSECUTIVE_POLL_FAILURES` in a row in
     poke and deferrable modes; in reschedule mode each poke is a fresh start, so they
     are tolerated until the sensor's timeout.
 
@@ -181,11 +180,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
             self._wait = JobWait(
                 self.job_id, self.repository_id, poll_interval=self.poke_interval, log=self.log
             )
-        try:
-            outcome: JobStatus | VBrainError = self.hook.get_job_status(self.job_id, self.repository_id)
-        except VBrainError as err:
-            outcome = err
-        step = self._wait.after(outcome)
+        step = self._wait.poll(lambda: self.hook.get_job_status(self.job_id, self.repository_id))
         if not isinstance(step, JobEvent):
             return False
         self.raise_for_unsuccessful(step)

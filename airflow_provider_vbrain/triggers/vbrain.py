@@ -8,12 +8,13 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_vbrain._compat import end_event_xcoms_intact, task_end_event
-from airflow_provider_vbrain._form import DEFAULT_CONN_ID
-from airflow_provider_vbrain._waiting import JobWait
+from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact, task_end_event
+from airflow_provider_vbrain._client.answers import checked_result
+from airflow_provider_vbrain._client.waiting import JobWait
+from airflow_provider_vbrain.connection import DEFAULT_CONN_ID
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus, checked_result
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
 from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 
 __all__ = ["VBrainJobTrigger"]
@@ -27,7 +28,7 @@ class VBrainJobTrigger(BaseTrigger):
     ``repository_id``, ``job_status`` and ``message``; never a result or a secret.
     Transient polling failures (429, 5xx, lost connections, after the hook's own
     retries) are tolerated up to
-    :data:`~airflow_provider_vbrain.jobs.MAX_CONSECUTIVE_POLL_FAILURES` in a row.
+    :data:`~airflow_provider_vbrain._client.waiting.MAX_CONSECUTIVE_POLL_FAILURES` in a row.
 
     :param job_id: the job to wait on.
     :param repository_id: its repository.
@@ -42,7 +43,7 @@ class VBrainJobTrigger(BaseTrigger):
         it on a worker: Airflow pushes the job's output as ``return_value`` and its "VBrain job"
         link, and marks the task ``success``. Otherwise the event resumes the task on a worker, as
         it does on Airflow 3 whenever there is an XCom to push (see
-        :func:`~airflow_provider_vbrain._compat.end_event_xcoms_intact`).
+        :func:`~airflow_provider_vbrain._airflow.compat.end_event_xcoms_intact`).
     :param end_failed_task: with ``end_task``, also end the task here, ``failed``, when the job
         failed or polling failed for good, logging the same error the task would raise (a
         failed job's log tail). A timeout always resumes the task, which times out or skips.
@@ -145,11 +146,7 @@ class VBrainJobTrigger(BaseTrigger):
             log=self.log,
         )
         while True:
-            try:
-                outcome: JobStatus | VBrainError = await hook.get_job_status(self.job_id, self.repository_id)
-            except VBrainError as err:
-                outcome = err
-            step = wait.after(outcome)
+            step = await wait.apoll(lambda: hook.get_job_status(self.job_id, self.repository_id))
             if isinstance(step, JobEvent):
                 return step
             await asyncio.sleep(step)

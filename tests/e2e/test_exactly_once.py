@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.emulator.profiles import PROFILES, Profile
-from airflow_provider_vbrain.emulator.pytest_plugin import under_profiles
 from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainReattachUnknownError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.operators.vbrain import VBrainCreateRepositoryOperator, VBrainExecuteJobOperator
 from tests.conftest import connection_json, state, xcom
+from vbrain_emulator.profiles import PROFILES, Profile
+from vbrain_emulator.pytest_plugin import under_profiles
 
 EXECUTE = r"^/api/v1/job/execute$"
 CREATE_REPOSITORY = r"^/api/v1/repository$"

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._async_transport import close_shared_session
-from airflow_provider_vbrain._compat import end_event_xcoms_intact
+from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact
+from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.sensors.vbrain import VBrainJobSensor
 from tests.conftest import ORG, key_leaks, state, xcom

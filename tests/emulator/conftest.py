@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_vbrain.emulator.server import EmulatorServer
+from vbrain_emulator.server import EmulatorServer
 
 HEADERS = {
     "organization_id": "acme",

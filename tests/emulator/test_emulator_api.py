@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_vbrain.emulator import ApplicationResult, register_application, unregister_application
+from vbrain_emulator import ApplicationResult, register_application, unregister_application
 
 if TYPE_CHECKING:
     from conftest import Api
 
-    from airflow_provider_vbrain.emulator import EmulatorServer
+    from vbrain_emulator import EmulatorServer
 
 SLOW = {"metadata": {"emulator_queue_seconds": 60}}
 JOB_PATHS = ["", "/result", "/params", "/output", "/logs"]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.emulator import application_names, register_application, unregister_application
-from airflow_provider_vbrain.emulator.applications import (
+from vbrain_emulator import application_names, register_application, unregister_application
+from vbrain_emulator.applications import (
     ApplicationError,
     ApplicationResult,
     csv_summary,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from airflow_provider_vbrain.emulator import PROFILES
-from airflow_provider_vbrain.emulator.__main__ import main
+from vbrain_emulator import PROFILES
+from vbrain_emulator.__main__ import main
 
 HEADERS = {
     "organization_id": "acme",
@@ -66,7 +66,7 @@ def test_bad_arguments_exit_2(argv: list[str]) -> None:
 class Emulator:
     def __init__(self, *args: str, cwd: Path | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", "0", *args],
+            [sys.executable, "-m", "vbrain_emulator", "--port", "0", *args],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -151,7 +151,7 @@ def test_port_in_use_is_one_clear_line(emulator_process: list[Emulator]) -> None
     emulator_process.append(emulator)
     port = emulator.url.rsplit(":", 1)[1]
     second = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", port],
+        [sys.executable, "-m", "vbrain_emulator", "--port", port],
         capture_output=True,
         text=True,
         timeout=10,
@@ -163,7 +163,7 @@ def test_port_in_use_is_one_clear_line(emulator_process: list[Emulator]) -> None
 
 def test_users_own_application(emulator_process: list[Emulator], tmp_path: Path) -> None:
     (tmp_path / "my_apps.py").write_text(
-        "from airflow_provider_vbrain.emulator import ApplicationResult\n"
+        "from vbrain_emulator import ApplicationResult\n"
         "def forecast(params, input_files):\n"
         "    return ApplicationResult(output={'demand': params['base'] * 2})\n"
     )

@@ -7,7 +7,7 @@ import time
 
 import aiohttp
 
-from airflow_provider_vbrain.emulator import EmulatorServer
+from vbrain_emulator import EmulatorServer
 
 CLIENTS = 300
 POLLS = 4

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import requests
 
-from airflow_provider_vbrain.emulator import EmulatorServer
+from vbrain_emulator import EmulatorServer
 
 if TYPE_CHECKING:
     from conftest import Api

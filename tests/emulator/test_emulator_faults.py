@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.emulator.faults import FaultBook, FaultSpecError
+from vbrain_emulator.faults import FaultBook, FaultSpecError
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from airflow_provider_vbrain.emulator import EmulatorServer
+from vbrain_emulator import EmulatorServer
 
 if TYPE_CHECKING:
     from conftest import Api

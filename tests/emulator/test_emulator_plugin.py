@@ -10,7 +10,7 @@ import sys
 import pytest
 import requests
 
-from airflow_provider_vbrain.emulator import EmulatorServer
+from vbrain_emulator import EmulatorServer
 
 
 def test_vbrain_emulator_fixture(vbrain_emulator: EmulatorServer) -> None:
@@ -68,8 +68,8 @@ def test_emulator_never_imports_airflow() -> None:
     # what importing every emulator module pulls in.
     code = (
         "import sys\n"
-        "import airflow_provider_vbrain.emulator.__main__, airflow_provider_vbrain.emulator.pytest_plugin\n"
-        "from airflow_provider_vbrain.emulator import EmulatorServer, create_app\n"
+        "import vbrain_emulator.__main__, vbrain_emulator.pytest_plugin\n"
+        "from vbrain_emulator import EmulatorServer, create_app\n"
         "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))\n"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -82,8 +82,8 @@ def test_profile_fixture_marker_and_helper(pytester: pytest.Pytester) -> None:
         """
         import pytest
 
-        from airflow_provider_vbrain.emulator import PROFILES, Profile
-        from airflow_provider_vbrain.emulator.pytest_plugin import under_profiles
+        from vbrain_emulator import PROFILES, Profile
+        from vbrain_emulator.pytest_plugin import under_profiles
 
         SEEN = []
 
@@ -129,7 +129,7 @@ def test_profile_fixture_marker_and_helper(pytester: pytest.Pytester) -> None:
 def test_under_profiles_refuses_unknown_names_at_collection(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
-        from airflow_provider_vbrain.emulator.pytest_plugin import under_profiles
+        from vbrain_emulator.pytest_plugin import under_profiles
 
         @under_profiles("metadata-strnig")
         def test_typo(vbrain_emulator_profile):

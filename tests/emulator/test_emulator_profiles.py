@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from airflow_provider_vbrain.emulator import PROFILES, EmulatorServer, Profile, ProfileError
+from vbrain_emulator import PROFILES, EmulatorServer, Profile, ProfileError
 
 if TYPE_CHECKING:
     from conftest import Api

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_vbrain.emulator.state import (
+from vbrain_emulator.state import (
     EmulatorError,
     EmulatorState,
     input_files_from_upload,

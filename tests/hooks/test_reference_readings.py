@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.emulator.profiles import Profile
-from airflow_provider_vbrain.emulator.pytest_plugin import under_profiles
 from airflow_provider_vbrain.exceptions import VBrainAPIError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from vbrain_emulator.profiles import Profile
+from vbrain_emulator.pytest_plugin import under_profiles
 
 
 @pytest.fixture

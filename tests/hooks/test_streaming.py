@@ -24,14 +24,14 @@ def emulator_with_big_outputs(tmp_path: Path) -> Iterator[str]:
     whose output file is incompressible and large."""
     (tmp_path / "big_apps.py").write_text(
         "import os\n"
-        "from airflow_provider_vbrain.emulator import ApplicationResult\n"
+        "from vbrain_emulator import ApplicationResult\n"
         "def big(params, input_files):\n"
         f"    blob = os.urandom({OUTPUT_BYTES})\n"
         "    return ApplicationResult(output={'ok': True}, files={'big.bin': blob})\n"
     )
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "airflow_provider_vbrain.emulator", "--port", "0", "--quiet"),
+            *(sys.executable, "-m", "vbrain_emulator", "--port", "0", "--quiet"),
             *("--queue-seconds", "0", "--run-seconds", "0", "--application", "Big=big_apps:big"),
         ],
         cwd=tmp_path,

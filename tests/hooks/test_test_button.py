@@ -1,8 +1,8 @@
 """The connection form's Test button: ``VBrainHook.test_connection`` over real HTTP against the emulator.
 
-What the user sees is the (status, message) pair Airflow shows: the message must name the
-connection id the user typed, say what to fix, and come back quickly whatever the connection's
-timeout and retry settings.
+What the user sees is the (status, message) pair Airflow shows: the message must speak of the
+connection the user is looking at (never the temporary id under which Airflow's UI tests it), say
+what to fix, and come back quickly whatever the connection's timeout and retry settings.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._connection_test import TEST_TIMEOUT
+from airflow_provider_vbrain._airflow.connection_test import TEST_TIMEOUT
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from tests.conftest import API_KEY, connection_json, key_leaks
 
@@ -36,7 +36,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_success_names_the_connection_the_url_and_the_scope(
+def test_success_names_the_url_the_user_and_the_scope(
     vbrain_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_SETUP", connection_json(vbrain_emulator.url))
@@ -44,20 +44,20 @@ def test_success_names_the_connection_the_url_and_the_scope(
     ok, message = press_test(monkeypatch, "vbrain_prod", vbrain_emulator.url)
     assert ok, message
     assert message == (
-        f"VBrain connection 'vbrain_prod' works: {vbrain_emulator.url} accepted user 'ana' for "
+        f"This VBrain connection works: {vbrain_emulator.url} accepted user 'ana' for "
         "organization 'acme', client 'ops' and application 'Tutorial' (1 repositories visible)."
     )
     assert [(r["method"], r["path"]) for r in vbrain_emulator.requests()][-1] == ("GET", "/api/v1/repository")
 
 
 def test_a_wrong_key_says_check_the_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_vbrain.emulator import EmulatorServer
+    from vbrain_emulator import EmulatorServer
 
     with EmulatorServer(api_keys=("the-right-key",)) as server:
         ok, message = press_test(monkeypatch, "vbrain_prod", server.url, extra=SLOW)
         assert len(server.requests()) == 1  # refused once, not retried
     assert not ok
-    assert message.startswith("VBrain connection 'vbrain_prod' failed. Check the API key")
+    assert message.startswith("This VBrain connection failed. Check the API key")
     assert "HTTP 403" in message
 
 
@@ -72,7 +72,7 @@ def test_an_unreachable_url_says_check_the_base_url(monkeypatch: pytest.MonkeyPa
     started = time.monotonic()
     ok, message = press_test(monkeypatch, "vbrain_prod", host.format(port=free_port()), extra=SLOW)
     assert not ok
-    assert message.startswith("VBrain connection 'vbrain_prod' failed. Check the Base URL")
+    assert message.startswith("This VBrain connection failed. Check the Base URL")
     assert "could not connect" in message
     assert "attempts" not in message  # one attempt
     assert time.monotonic() - started < 15
@@ -88,7 +88,7 @@ def test_a_server_that_never_answers_is_given_up_on_within_seconds(
     ok, message = press_test(monkeypatch, "vbrain_prod", vbrain_emulator.url, extra=SLOW)
     elapsed = time.monotonic() - started
     assert not ok
-    assert message.startswith("VBrain connection 'vbrain_prod' failed. Nothing answered within 10 s")
+    assert message.startswith("This VBrain connection failed. Nothing answered within 10 s")
     assert TEST_TIMEOUT - 1 < elapsed < 15 + TEST_TIMEOUT / 2, elapsed
 
 
@@ -97,15 +97,15 @@ def test_an_untrusted_certificate_points_at_verify(
 ) -> None:
     import ssl
 
-    from airflow_provider_vbrain.emulator import EmulatorServer
-    from airflow_provider_vbrain.emulator.tls import self_signed_certificate
+    from vbrain_emulator import EmulatorServer
+    from vbrain_emulator.tls import self_signed_certificate
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*self_signed_certificate(tmp_path_factory.mktemp("tls")))
     with EmulatorServer(ssl_context=context) as server:
         ok, message = press_test(monkeypatch, "vbrain_prod", server.url, extra=SLOW)
     assert not ok
-    assert message.startswith("VBrain connection 'vbrain_prod' failed. Check Verify TLS (the verify extra")
+    assert message.startswith("This VBrain connection failed. Check Verify TLS (the verify extra")
     assert "certificate verify failed" in message
 
 
@@ -117,7 +117,7 @@ def test_an_unknown_application_says_check_the_scoping(
     )
     assert not ok
     assert message.startswith(
-        "VBrain connection 'vbrain_prod' failed. Check Organization ID, Client ID and Application ID"
+        "This VBrain connection failed. Check Organization ID, Client ID and Application ID"
     )
     assert "Unknown application_id: NoSuchApp" in message
 
@@ -130,7 +130,7 @@ def test_without_an_application_nothing_is_sent_and_the_message_says_why(
     monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_PER_TASK", json.dumps(conn))
     ok, message = VBrainHook("vbrain_per_task").test_connection()
     assert not ok
-    assert message.startswith("VBrain connection 'vbrain_per_task' was not tested:")
+    assert message.startswith("This VBrain connection was not tested:")
     assert "has no Application ID. Set it" in message
     assert vbrain_emulator.requests() == []
     # A hook given an application tests with that one.
@@ -154,7 +154,7 @@ def test_a_bad_field_is_named_with_its_form_label(
     url = change.pop("host", "http://127.0.0.1:1")
     ok, message = press_test(monkeypatch, "vbrain_prod", url, **change)
     assert not ok
-    assert message.startswith(f"VBrain connection 'vbrain_prod': {field}")
+    assert message.startswith(f"This VBrain connection: {field}")
     assert message.endswith(f"Fix {label} in the connection's form.")
 
 
@@ -186,10 +186,10 @@ def _post_test(body: dict[str, Any]) -> dict[str, Any]:
     return answer.get_json()
 
 
-def test_the_ui_names_the_users_connection_not_airflows_temporary_id(
+def test_the_ui_never_shows_airflows_temporary_id(
     airflow_db: None, vbrain_emulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Airflow tests a connection, saved or not, under a random id: the message names the user's."""
+    """Airflow tests a connection, saved or not, under a random id: the message never shows it."""
     monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
     monkeypatch.setenv("AIRFLOW__API__AUTH_BACKENDS", "airflow.api.auth.backend.default")  # Airflow 2
@@ -204,9 +204,12 @@ def test_the_ui_names_the_users_connection_not_airflows_temporary_id(
     }
     answer = _post_test(body)
     assert answer["status"] is True, answer
-    assert answer["message"].startswith("VBrain connection 'my_unsaved_vbrain' works:")
+    assert answer["message"].startswith("This VBrain connection works:")
 
     body["extra"] = json.dumps({**conn["extra"], "client_id": ""})
     answer = _post_test(body)
     assert answer["status"] is False
-    assert answer["message"].startswith("VBrain connection 'my_unsaved_vbrain': extra client_id")
+    assert answer["message"] == (
+        "This VBrain connection: extra client_id is required but empty. "
+        "Fix Client ID in the connection's form."
+    )

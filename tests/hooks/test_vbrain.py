@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._async_transport import close_shared_session, shared_session
-from airflow_provider_vbrain._retry import RetryPolicy
+from airflow_provider_vbrain._client.retry import RetryPolicy
+from airflow_provider_vbrain._transport.aio import close_shared_session, shared_session
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
     VBrainAuthError,
@@ -200,7 +200,7 @@ def test_a_job_from_another_repository_is_not_found(hook: VBrainHook) -> None:
 
 
 def test_wrong_key_is_an_auth_error_that_never_shows_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow_provider_vbrain.emulator import EmulatorServer
+    from vbrain_emulator import EmulatorServer
 
     with EmulatorServer(api_keys=("the-right-key",)) as server:
         monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(server.url))
@@ -402,7 +402,7 @@ async def test_async_hooks_share_one_session_per_loop(async_hook: VBrainAsyncHoo
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key."""
-    from airflow_provider_vbrain.emulator.tls import self_signed_certificate
+    from vbrain_emulator.tls import self_signed_certificate
 
     return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
@@ -411,7 +411,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def tls_server(tls_files: tuple[Path, Path]) -> Any:
     import ssl
 
-    from airflow_provider_vbrain.emulator import EmulatorServer
+    from vbrain_emulator import EmulatorServer
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_files)
@@ -526,7 +526,7 @@ def test_redirects_are_not_followed_so_the_key_stays_home(
 
 @pytest.mark.parametrize("job_id", ["x/../../tmp/evil", "../..", "a\\\\b"])
 def test_download_file_names_stay_in_their_folder(job_id: str) -> None:
-    from airflow_provider_vbrain._files import file_safe
+    from airflow_provider_vbrain._airflow.files import file_safe
 
     assert "/" not in file_safe(job_id)
     assert "\\\\" not in file_safe(job_id)
@@ -535,7 +535,7 @@ def test_download_file_names_stay_in_their_folder(job_id: str) -> None:
 async def test_hooks_on_one_loop_read_the_connection_once(
     vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import airflow_provider_vbrain._async_transport as module
+    import airflow_provider_vbrain._airflow.connections as module
 
     reads: list[str] = []
     real = module.aget_connection
@@ -575,7 +575,7 @@ class _InMemoryPlace:
 def test_input_file_from_object_storage_is_streamed_whole(
     hook: VBrainHook, tmp_path: Path, where: str
 ) -> None:
-    from airflow_provider_vbrain._files import location
+    from airflow_provider_vbrain._airflow.files import location
 
     archive = tmp_path / "inputs.zip"
     with zipfile.ZipFile(archive, "w") as zf:

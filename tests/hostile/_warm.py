@@ -15,8 +15,8 @@ import os
 import aiohttp  # noqa: F401
 import requests  # noqa: F401
 
-from airflow_provider_vbrain._compat import BaseHook
-from airflow_provider_vbrain.connection import read_settings
+from airflow_provider_vbrain._airflow.compat import BaseHook
+from airflow_provider_vbrain._airflow.connections import read_settings
 
 _WARM = "vbrain_hostile_warm"
 os.environ[f"AIRFLOW_CONN_{_WARM.upper()}"] = json.dumps(

@@ -469,7 +469,7 @@ class HostileServer:
         self.cert_path: Path | None = None
         self._ssl: ssl.SSLContext | None = None
         if tls_folder is not None:
-            from airflow_provider_vbrain.emulator.tls import self_signed_certificate
+            from vbrain_emulator.tls import self_signed_certificate
 
             self.cert_path, key_path = self_signed_certificate(tls_folder, "vbrain-hostile")
             self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

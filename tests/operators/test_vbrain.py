@@ -117,7 +117,7 @@ def test_resuming_with_an_error_event_raises_its_message(task: str) -> None:
 
 
 def test_soft_fail_does_not_skip_a_trigger_that_crashed() -> None:
-    from airflow_provider_vbrain._compat import AirflowSkipException
+    from airflow_provider_vbrain._airflow.compat import AirflowSkipException
 
     sensor = VBrainJobSensor(task_id="s", job_id="j", repository_id="r", soft_fail=True)
     with pytest.raises(Exception, match="Trigger failure") as caught:
@@ -134,7 +134,7 @@ def test_polling_intervals_must_be_positive(interval: float) -> None:
 
 
 def _renders_templates() -> bool:
-    from airflow_provider_vbrain._compat import triggerer_renders_templates
+    from airflow_provider_vbrain._airflow.compat import triggerer_renders_templates
 
     return triggerer_renders_templates()
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._async_transport import close_shared_session
-from airflow_provider_vbrain._compat import end_event_xcoms_intact
+from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact
+from airflow_provider_vbrain._client.waiting import MAX_CONSECUTIVE_POLL_FAILURES
+from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
-from airflow_provider_vbrain.jobs import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 from tests.conftest import API_KEY, ORG, key_leaks
 

@@ -1,0 +1,114 @@
+"""One API call from first attempt to value or error, with no I/O.
+
+:func:`exchange` is a generator that yields :class:`Send` and :class:`Sleep`
+commands and receives what each send produced; the transports drive it and
+only send and sleep, so the sync and async paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+from airflow_provider_vbrain._client.answers import api_error, status_text
+from airflow_provider_vbrain._client.endpoints import ApiRequest
+from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._client.redact import redact, redact_response
+from airflow_provider_vbrain._client.retry import RetryPolicy, retry_delay, should_retry
+from airflow_provider_vbrain._client.wire import API_PREFIX
+from airflow_provider_vbrain.exceptions import (
+    VBrainConnectionError,
+    VBrainInputError,
+    VBrainMaybeCreatedError,
+)
+
+__all__ = ["Exchange", "Send", "Sleep", "exchange", "failure_error"]
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Send:
+    """Command: send ``request`` (attempt number ``attempt``) and report the outcome."""
+
+    request: ApiRequest[Any]
+    attempt: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Sleep:
+    """Command: wait ``seconds`` before going on."""
+
+    seconds: float
+
+
+#: What a transport drives: commands out, outcomes in, the parsed value at the end.
+Exchange = Generator["Send | Sleep", "Response | TransportFailure | None", T]
+
+
+def exchange(
+    request: ApiRequest[T],
+    policy: RetryPolicy,
+    *,
+    secret: str = "",
+    clock: Callable[[], float] = time.time,
+    rng: Callable[[], float] = random.random,
+) -> Exchange[T]:
+    """Run one API call to its end: send, retry as the rule says, then parse or raise.
+
+    The generator's return value is the parsed value of the successful answer.
+
+    :param secret: the API key, redacted from every answer before it is read, so no value,
+        message or error built from an answer can quote it.
+    """
+    attempt = 1
+    creates = request.creates is not None
+    while True:
+        outcome = yield Send(request, attempt)
+        if outcome is None:
+            raise RuntimeError("a transport must answer Send with a Response or TransportFailure")
+        if isinstance(outcome, Response):
+            outcome = redact_response(outcome, secret)
+        if isinstance(outcome, Response) and outcome.status < 300:
+            return request.parse(request.endpoint, outcome)
+        if attempt < policy.max_attempts and should_retry(creates, outcome):
+            yield Sleep(retry_delay(policy, attempt, outcome, clock(), rng))
+            attempt += 1
+            continue
+        # Not chained to the library's exception: its repr may hold the request's headers, key
+        # included; the error names its class and a clipped, redacted detail instead.
+        raise failure_error(request, outcome, attempt, secret) from None
+
+
+def failure_error(
+    request: ApiRequest[Any], outcome: Response | TransportFailure, attempts: int, secret: str = ""
+) -> Exception:
+    """The typed error for a call that ended in ``outcome``: an answer :func:`exchange` has already
+    redacted, or a failure whose detail ``secret`` is redacted from here."""
+    if isinstance(outcome, TransportFailure):
+        ambiguous = outcome.may_have_been_processed
+        reason = redact(outcome.reason, secret)
+    else:
+        ambiguous = outcome.status in (500, 502, 504)
+        reason = status_text(outcome)
+    if request.creates and ambiguous:
+        return VBrainMaybeCreatedError(request.endpoint, request.creates, reason, _how_to_check(request))
+    if isinstance(outcome, TransportFailure):
+        if outcome.kind is FailureKind.NOT_SENT:
+            return VBrainInputError(
+                f"VBrain {request.endpoint}", f"the HTTP library refused to send the request: {reason}"
+            )
+        return VBrainConnectionError(request.endpoint, reason, attempts, outcome.kind.value)
+    return api_error(request.endpoint, outcome, attempts)
+
+
+def _how_to_check(request: ApiRequest[Any]) -> str:
+    if request.creates == "job":
+        return (
+            f"Check the jobs of repository {request.repository_id} (GET {API_PREFIX}/job, "
+            "VBrainHook.list_jobs) before submitting again."
+        )
+    return f"Check the repositories (GET {API_PREFIX}/repository, VBrainHook.list_repositories)."

@@ -1,0 +1,149 @@
+"""The one wait loop: what to do after each poll of a job's status, with its decisions and messages
+written once.
+
+:class:`JobWait` sends nothing and never sleeps. Whoever waits (the hook's blocking wait, the
+sensor's pokes, the trigger) hands it the way to read the status (:meth:`JobWait.poll`, or
+:meth:`JobWait.apoll` on an event loop), sleeps as long as it says, and stops at the event it returns.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from airflow_provider_vbrain.exceptions import (
+    VBrainConnectionError,
+    VBrainError,
+    VBrainJobTimeoutError,
+    VBrainRateLimitError,
+    VBrainServerError,
+)
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
+
+__all__ = ["MAX_CONSECUTIVE_POLL_FAILURES", "JobWait", "Outcome", "is_transient", "outcome_of"]
+
+#: How many status polls in a row may fail with a transient error (after the
+#: HTTP-level retries of each poll) before waiting on a job gives up.
+MAX_CONSECUTIVE_POLL_FAILURES = 5
+
+
+class Outcome(str, enum.Enum):
+    """What a waiter does after reading a job's status."""
+
+    WAIT = "wait"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def outcome_of(status: JobStatus) -> Outcome:
+    """Decide what a job's status means for whoever waits on it."""
+    if not status.terminal:
+        return Outcome.WAIT
+    return Outcome.FAILED if status.state is JobState.FAILED else Outcome.SUCCEEDED
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed status poll is worth trying again on the next poll.
+
+    Rate limiting, server errors and lost connections pass; authentication,
+    not-found and bad-request answers do not, since asking again cannot help.
+    """
+    return isinstance(error, VBrainConnectionError | VBrainRateLimitError | VBrainServerError)
+
+
+_EVENT_OF = {Outcome.SUCCEEDED: EventStatus.SUCCEEDED, Outcome.FAILED: EventStatus.FAILED}
+
+
+class JobWait:
+    """One wait on one job: fed each poll's outcome, it says what comes next.
+
+    :param job_id: the job waited on.
+    :param repository_id: its repository.
+    :param poll_interval: seconds between polls.
+    :param end_time: wall-clock deadline (seconds since the epoch), or None to wait without one.
+    :param log: where state changes and failed polls are logged.
+    :param last_state: the state already reported before this wait (so it is not logged twice).
+    :param on_change: called with each status whose state differs from the previous one.
+    :param clock: the wall clock, for the deadline.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        repository_id: str,
+        *,
+        poll_interval: float,
+        log: Any,
+        end_time: float | None = None,
+        last_state: JobState | None = None,
+        on_change: Callable[[JobStatus], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.job_id = job_id
+        self.repository_id = repository_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+        self.last_state = last_state
+        #: The last status read, None before the first.
+        self.last_status: JobStatus | None = None
+        self.failures = 0
+        self._log = log
+        self._on_change = on_change
+        self._clock = clock
+
+    def poll(self, read_status: Callable[[], JobStatus]) -> JobEvent | float:
+        """One poll: read the status with ``read_status`` (a failed read is an outcome too), and
+        return what comes next, as :meth:`after` does."""
+        try:
+            outcome: JobStatus | VBrainError = read_status()
+        except VBrainError as err:
+            outcome = err
+        return self.after(outcome)
+
+    async def apoll(self, read_status: Callable[[], Awaitable[JobStatus]]) -> JobEvent | float:
+        """:meth:`poll`, awaiting the status on an event loop."""
+        try:
+            outcome: JobStatus | VBrainError = await read_status()
+        except VBrainError as err:
+            outcome = err
+        return self.after(outcome)
+
+    def after(self, outcome: JobStatus | VBrainError) -> JobEvent | float:
+        """Take one poll's outcome; return the event that ends the wait, or the seconds to sleep."""
+        if isinstance(outcome, VBrainError):
+            self.failures += 1
+            if not is_transient(outcome) or self.failures >= MAX_CONSECUTIVE_POLL_FAILURES:
+                return self._event(EventStatus.ERROR, str(outcome), outcome)
+            self._log.warning(
+                "Polling VBrain job %s failed (%d in a row): %s", self.job_id, self.failures, outcome
+            )
+        else:
+            self.failures = 0
+            self.last_status = outcome
+            if outcome.state is not self.last_state:
+                self.last_state = outcome.state
+                self._log.info("VBrain job %s is %s", self.job_id, outcome.raw_state)
+                if self._on_change is not None:
+                    self._on_change(outcome)
+            decided = outcome_of(outcome)
+            if decided is not Outcome.WAIT:
+                return self._event(_EVENT_OF[decided])
+        if self.end_time is None:
+            return self.poll_interval
+        remaining = self.end_time - self._clock()
+        if remaining <= 0:
+            timeout = VBrainJobTimeoutError(
+                self.job_id, self.repository_id, None, self.job_status or "unfinished"
+            )
+            return self._event(EventStatus.TIMEOUT, str(timeout), timeout)
+        return min(self.poll_interval, remaining)
+
+    @property
+    def job_status(self) -> str:
+        """The job's last ``job_status`` as the server spelled it ("" before the first answer)."""
+        return self.last_status.raw_state if self.last_status is not None else ""
+
+    def _event(self, status: EventStatus, message: str = "", error: VBrainError | None = None) -> JobEvent:
+        return JobEvent(status, self.job_id, self.repository_id, self.job_status, message, error)

@@ -1,0 +1,112 @@
+"""What operators and the sensor share: the cached hook, the deferral, and the handling of a job's end."""
+
+from __future__ import annotations
+
+import functools
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_vbrain._client.answers import checked_result
+from airflow_provider_vbrain.exceptions import VBrainError, VBrainJobTimeoutError
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
+from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
+from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+#: Outputs larger than this (as JSON) are refused for XCom: the metadata database is no file store.
+DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+#: Templated on every task, as other providers template their connection ids: rendered before the
+#: hook is first built (it is built on first use, inside ``execute``).
+CONNECTION_FIELDS = ("vbrain_conn_id", "application_id")
+
+
+class VBrainTaskMixin:
+    """The connection arguments every VBrain task takes, and its hook."""
+
+    vbrain_conn_id: str
+    application_id: str | None
+    max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES
+    log: Any  # the operator's logger
+
+    @functools.cached_property
+    def hook(self) -> VBrainHook:
+        """The task's hook, built on first use (never while the DAG file is parsed)."""
+        return VBrainHook(self.vbrain_conn_id, self.application_id)
+
+    def push_job_link(self, context: Context, job_id: str, repository_id: str) -> None:
+        """Record the job's page for the "VBrain job" link, if the connection has a ``job_url_template``."""
+        url = self.hook.settings.job_web_url(job_id, repository_id, self.application_id)
+        if url is not None:
+            context["ti"].xcom_push(key=JOB_LINK_XCOM_KEY, value=url)
+            self.log.info("VBrain job page: %s", url)
+
+    def job_trigger(
+        self,
+        job_id: str,
+        repository_id: str,
+        poll_interval: float,
+        timeout: float | None,
+        last_state: JobState | None = None,
+    ) -> VBrainJobTrigger:
+        """The trigger to defer to, with the deadline made absolute so a triggerer restart keeps it."""
+        return VBrainJobTrigger(
+            job_id=job_id,
+            repository_id=repository_id,
+            vbrain_conn_id=self.vbrain_conn_id,
+            application_id=self.application_id,
+            poll_interval=poll_interval,
+            end_time=None if timeout is None else time.time() + timeout,
+            last_state=None if last_state is None else last_state.value,
+        )
+
+    def raise_for_unsuccessful(self, event: JobEvent) -> None:
+        """Turn every event but ``succeeded`` into the matching error (timeouts are the caller's)."""
+        if event.status is EventStatus.SUCCEEDED:
+            return
+        if event.error is not None:  # the wait ran in this process and kept its error
+            raise event.error
+        if event.status is EventStatus.FAILED:
+            raise self.failure(event.job_id, event.repository_id, event.job_status)
+        if event.status is EventStatus.TIMEOUT:
+            raise VBrainJobTimeoutError(
+                event.job_id, event.repository_id, None, event.job_status or "unfinished"
+            )
+        raise VBrainError(event.message or f"waiting on VBrain job {event.job_id} failed")
+
+    def failure(self, job_id: str, repository_id: str, job_status: str) -> VBrainError:
+        """The error for a failed job; its log tail also goes to the task log."""
+        error = self.hook.job_failure(job_id, repository_id, job_status)
+        self.log.error("%s", error)
+        return error
+
+    def result_of(self, job_id: str, repository_id: str) -> Any:
+        """The output of a job known to have finished, checked against ``max_result_bytes``."""
+        return checked_result(job_id, self.hook.get_job_result(job_id, repository_id), self.max_result_bytes)
+
+
+def seconds(value: Any) -> float | None:
+    """Seconds from a number or a ``timedelta`` (None stays None)."""
+    if value is None:
+        return None
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)
+
+
+def deferral_backstop(timeout: float | None, poll_interval: float) -> timedelta | None:
+    """The deferral's own timeout: after the trigger's deadline, so that the trigger's clear
+    timeout event normally comes first, but finite, so a task never waits forever without a triggerer."""
+    if timeout is None:
+        return None
+    return timedelta(seconds=timeout + max(60.0, 2 * poll_interval))
+
+
+def positive(argument: str, value: Any) -> Any:
+    """``value`` (seconds, or a ``timedelta``) if it is above zero: polling every 0 s would flood VBrain."""
+    if (seconds(value) or 0) <= 0:
+        raise ValueError(f"{argument} must be more than 0 seconds, got {value!r}")
+    return value

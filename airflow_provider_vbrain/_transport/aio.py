@@ -1,0 +1,200 @@
+"""The asyncio transport (aiohttp), for the triggerer: send, sleep, classify failures.
+
+Everything that waits here awaits: nothing blocks the event loop that every
+deferred task of a deployment shares. Per event loop it keeps one aiohttp
+session (closed when the loop ends). aiohttp is imported only when used, so
+DAG files that use the operators do not pay for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import weakref
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_provider_vbrain._client.answers import AnswerBody
+from airflow_provider_vbrain._client.endpoints import ApiRequest
+from airflow_provider_vbrain._client.exchange import Send, exchange
+from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from airflow_provider_vbrain.connection import VBrainSettings
+
+__all__ = ["SHARED_SESSION_CONNECTIONS", "call", "classify", "close_shared_session", "shared_session"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Connections the shared session keeps open at most (requests beyond wait for one to free up).
+SHARED_SESSION_CONNECTIONS = 100
+
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+_SESSION_CLOSERS: set[asyncio.Task[None]] = set()
+
+
+async def call(settings: VBrainSettings, application_id: str | None, request: ApiRequest[T]) -> T:
+    """Run ``request`` to its value or typed error."""
+    steps = exchange(request, settings.retry, secret=settings.api_key)
+    command = next(steps)
+    while True:
+        try:
+            if isinstance(command, Send):
+                outcome: Response | TransportFailure | None = await _send(settings, application_id, command)
+            else:
+                await asyncio.sleep(command.seconds)
+                outcome = None
+            command = steps.send(outcome)
+        except StopIteration as done:
+            return done.value
+
+
+async def _send(
+    settings: VBrainSettings, application_id: str | None, command: Send
+) -> Response | TransportFailure:
+    import aiohttp
+
+    request = command.request
+    if request.upload is not None:
+        raise VBrainInputError("input_file", "uploads are sent with the sync VBrainHook")
+    if log.isEnabledFor(logging.DEBUG):  # the arguments cost a string on every poll otherwise
+        log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+    try:
+        async with shared_session().request(
+            request.method,
+            settings.api_url + request.path,
+            headers=settings.headers(application_id, request.repository_id, request.accept),
+            params=request.query,
+            json=request.json_body,
+            data=_form_data(request),
+            timeout=_client_timeout(settings.timeout),
+            ssl=await _ssl_option(settings),
+            allow_redirects=False,  # a redirect would carry the API key to another host
+        ) as answer:
+            body = await _read(answer, settings.max_answer_bytes, request.endpoint)
+            return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        return classify(err)
+
+
+async def _read(answer: aiohttp.ClientResponse, limit: int, endpoint: str) -> bytes:
+    """The whole answer, up to ``limit`` bytes decompressed (aiohttp decompresses as it streams)."""
+    body = AnswerBody(answer.status, limit, endpoint)
+    while (chunk := await answer.content.readany()) and not body.full(chunk):
+        pass
+    return body.collected()
+
+
+def _form_data(request: ApiRequest[Any]) -> Any:
+    """Multipart form-data for a request with form fields (None without)."""
+    if request.form is None:
+        return None
+    import aiohttp
+
+    form = aiohttp.FormData(default_to_multipart=True)
+    for name, value in request.form.items():
+        form.add_field(name, value)
+    return form
+
+
+def classify(err: BaseException) -> TransportFailure:
+    """What an aiohttp exception says about whether the request left and may have been processed."""
+    import aiohttp
+
+    if isinstance(err, aiohttp.InvalidURL):
+        return TransportFailure(FailureKind.NOT_SENT, err)
+    if isinstance(err, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return TransportFailure(FailureKind.TLS, err)
+    if isinstance(err, aiohttp.ClientConnectorError):
+        return TransportFailure(FailureKind.CONNECT, err)
+    if isinstance(err, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return TransportFailure(FailureKind.TIMEOUT, err)
+    return TransportFailure(FailureKind.DISCONNECTED, err)
+
+
+# --------------------------------------------------------------------------- the shared session
+
+
+def shared_session() -> aiohttp.ClientSession:
+    """The ``aiohttp.ClientSession`` of the running event loop, created on first use.
+
+    It is closed when the loop shuts down (``asyncio.run`` cancels the task that
+    owns it), so short-lived loops such as ``dag.test()``'s leave nothing open.
+    """
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    session = _SESSIONS.get(loop)
+    if session is None or session.closed:
+        # A bounded pool: thousands of waiting triggers share a few reused connections instead of
+        # opening one each per burst (each new TLS connection costs a handshake and a buffer).
+        connector = aiohttp.TCPConnector(limit=SHARED_SESSION_CONNECTIONS, keepalive_timeout=30)
+        session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        _SESSIONS[loop] = session
+        closer = loop.create_task(_close_at_shutdown(loop, session), name="vbrain-session-closer")
+        _SESSION_CLOSERS.add(closer)
+        closer.add_done_callback(_SESSION_CLOSERS.discard)
+    return session
+
+
+async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if _SESSIONS.get(loop) is session:
+            del _SESSIONS[loop]
+        await session.close()
+
+
+async def close_shared_session() -> None:
+    """Close the running loop's shared session (for tests and orderly shutdowns)."""
+    session = _SESSIONS.pop(asyncio.get_running_loop(), None)
+    if session is not None and not session.closed:
+        await session.close()
+
+
+@functools.lru_cache(maxsize=16)
+def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+_SSL_CACHE_SIZE = 16
+#: The CA bundles already loaded, by path: looked up on the loop, so a poll takes no trip to a thread.
+_SSL_LOADED: dict[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=_SSL_CACHE_SIZE)
+def _ssl_context(ca: str) -> Any:
+    import ssl
+
+    if os.path.isdir(ca):  # requests accepts a directory of certificates too
+        return ssl.create_default_context(capath=ca)
+    return ssl.create_default_context(cafile=ca)
+
+
+async def _ssl_option(settings: VBrainSettings) -> Any:
+    """aiohttp's ``ssl`` argument for the connection's ``verify``; a CA bundle is loaded off the loop."""
+    if isinstance(settings.verify, bool):
+        return settings.verify
+    loaded = _SSL_LOADED.get(settings.verify)
+    if loaded is not None:  # every poll after the first: no trip to a thread
+        return loaded
+    try:
+        loaded = await asyncio.to_thread(_ssl_context, settings.verify)
+    except (OSError, ValueError) as err:
+        raise VBrainConfigError(
+            settings.conn_id, "extra verify", f"cannot load the CA bundle: {err}"
+        ) from err
+    if len(_SSL_LOADED) >= _SSL_CACHE_SIZE:
+        _SSL_LOADED.clear()
+    _SSL_LOADED[settings.verify] = loaded
+    return loaded

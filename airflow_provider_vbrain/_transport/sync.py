@@ -1,0 +1,200 @@
+"""The blocking transport (requests): sends what the core asks, sleeps when it says, classifies failures."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_provider_vbrain._client.answers import AnswerBody, not_a_zip
+from airflow_provider_vbrain._client.endpoints import ApiRequest
+from airflow_provider_vbrain._client.exchange import Send, exchange
+from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._client.redact import redact_response
+from airflow_provider_vbrain._transport.deadline import Deadline, deadline_adapter
+from airflow_provider_vbrain._transport.multipart import MultipartBody, open_upload
+from airflow_provider_vbrain._transport.sink import Sink, zip_checked
+from airflow_provider_vbrain.exceptions import VBrainAnswerTooLargeError
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_vbrain.connection import VBrainSettings
+
+__all__ = ["SyncTransport", "classify"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Bytes per read when streaming a download to disk.
+CHUNK = 1024 * 1024
+#: Bytes per read of an answer: small, so one read of a compressed body cannot inflate far past the
+#: cap where urllib3 (before 2.6) decompresses a whole read at once.
+ANSWER_CHUNK = 64 * 1024
+
+
+class SyncTransport:
+    """One requests session (pooled connections) and the loop that drives the core over it."""
+
+    def __init__(self) -> None:
+        self._session: requests.Session | None = None
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+            adapter = deadline_adapter()
+            self._session.mount("https://", adapter)
+            self._session.mount("http://", adapter)
+        return self._session
+
+    def call(
+        self,
+        settings: VBrainSettings,
+        application_id: str | None,
+        request: ApiRequest[T],
+        sink: Sink | None = None,
+    ) -> T:
+        """Run ``request`` to its value or typed error; a download's body goes to ``sink``."""
+        steps = exchange(request, settings.retry, secret=settings.api_key)
+        command = next(steps)
+        while True:
+            try:
+                if isinstance(command, Send):
+                    outcome: Response | TransportFailure | None = self._send(
+                        settings, application_id, command, sink
+                    )
+                else:
+                    time.sleep(command.seconds)
+                    outcome = None
+                command = steps.send(outcome)
+            except StopIteration as done:
+                return done.value
+
+    def _send(
+        self, settings: VBrainSettings, application_id: str | None, command: Send, sink: Sink | None
+    ) -> Response | TransportFailure:
+        import requests
+
+        request = command.request
+        sent = settings.headers(application_id, request.repository_id, request.accept)
+        deadline = Deadline(settings.timeout)
+        kwargs: dict[str, Any] = {
+            # UTF-8 bytes, as aiohttp sends them: both hooks put the same bytes on the wire.
+            "headers": {name: value.encode("utf-8") for name, value in sent.items()},
+            "params": request.query,
+            "verify": settings.verify,
+            "stream": True,  # read in bounded chunks, under the deadline
+            "allow_redirects": False,  # a redirect would carry the API key to another host
+        }
+        log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+        with open_upload(request.upload) as file:
+            if file is not None and request.upload is not None:  # streamed from disk, never whole
+                body = MultipartBody(request.form or {}, request.upload, file)
+                kwargs["data"] = body
+                kwargs["headers"] = {**kwargs["headers"], "content-type": body.content_type}
+            elif request.form is not None:  # multipart without a file: each field a part of its own
+                kwargs["files"] = {name: (None, value) for name, value in request.form.items()}
+            elif request.json_body is not None:
+                kwargs["json"] = request.json_body
+            try:
+                # Each socket operation waits at most the time left; the deadline ends the rest.
+                with (
+                    deadline,
+                    self.session.request(
+                        request.method, settings.api_url + request.path, timeout=deadline.left(), **kwargs
+                    ) as answer,
+                ):
+                    headers = {k.lower(): v for k, v in answer.headers.items()}
+                    if sink is not None and answer.status_code == 200:
+
+                        def refuse(head: bytes) -> Exception:
+                            page = Response(answer.status_code, headers, head)
+                            return not_a_zip(request.endpoint, redact_response(page, settings.api_key))
+
+                        chunks = _bounded(answer, CHUNK, deadline)
+                        if settings.max_download_bytes is not None:
+                            chunks = _capped(chunks, settings.max_download_bytes, request.endpoint)
+                        sink.write(zip_checked(chunks, refuse))
+                        return Response(answer.status_code, headers)
+                    return Response(
+                        answer.status_code, headers, _read(answer, settings, request.endpoint, deadline)
+                    )
+            except requests.exceptions.RequestException as err:
+                failure = classify(err)
+                if failure.may_have_been_processed and deadline.passed():
+                    # Cut at the deadline (a connection never made stays "could not connect").
+                    return TransportFailure(FailureKind.TIMEOUT, _too_slow(settings.timeout, err))
+                return failure
+
+
+def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterator[bytes]:
+    """The body, decompressed, in chunks of at most ``size`` bytes, until the deadline."""
+    import requests
+
+    for chunk in answer.iter_content(size):
+        if deadline.passed():
+            raise requests.exceptions.ReadTimeout("deadline passed")
+        yield chunk
+    if deadline.expired:
+        # The shut-down socket can read as the end of the headers or body: what came is not whole.
+        raise requests.exceptions.ReadTimeout("deadline passed")
+
+
+def _capped(chunks: Iterator[bytes], limit: int, endpoint: str) -> Iterator[bytes]:
+    """``chunks``, until they add up to more than ``limit`` bytes (of a download)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise VBrainAnswerTooLargeError(endpoint, limit, "max_download_bytes")
+        yield chunk
+
+
+def _read(answer: requests.Response, settings: VBrainSettings, endpoint: str, deadline: Deadline) -> bytes:
+    """The whole answer, up to ``max_answer_bytes`` decompressed."""
+    body = AnswerBody(answer.status_code, settings.max_answer_bytes, endpoint)
+    for chunk in _bounded(answer, ANSWER_CHUNK, deadline):
+        if body.full(chunk):
+            break
+    return body.collected()
+
+
+def _too_slow(seconds: float, err: Exception) -> Exception:
+    """What a request cut at its deadline failed with (the shut-down socket's error as its cause)."""
+    import requests
+
+    failure = requests.exceptions.Timeout(f"no complete answer within the {seconds:g} s deadline")
+    failure.__cause__ = err
+    return failure
+
+
+def classify(err: Exception) -> TransportFailure:
+    """What a requests exception says about whether the request left and may have been processed."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(
+        err,
+        requests.exceptions.InvalidHeader
+        | requests.exceptions.InvalidURL
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidJSONError,
+    ):
+        return TransportFailure(FailureKind.NOT_SENT, err)
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return TransportFailure(FailureKind.CONNECT, err)
+    if isinstance(err, requests.exceptions.Timeout):
+        return TransportFailure(FailureKind.TIMEOUT, err)
+    if isinstance(err, requests.exceptions.SSLError):
+        return TransportFailure(FailureKind.TLS, err)
+    if isinstance(err, requests.exceptions.ConnectionError):
+        reason = getattr(err.args[0], "reason", None) if err.args else None
+        if isinstance(reason, NewConnectionError):
+            return TransportFailure(FailureKind.CONNECT, err)
+    # A broken stream (ChunkedEncodingError) and the rest: the request may have been processed.
+    return TransportFailure(FailureKind.DISCONNECTED, err)
