@@ -9,19 +9,22 @@ SHELL := /bin/bash
 export UV_COMPILE_BYTECODE := 1
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
-# The Airflow lines the tests run on are defined in scripts/airflow_lines.py (exact versions, the
-# pins each needs, what runs there); `make lines` prints them. `make matrix` runs, LINES_JOBS pytest
-# runs at a time:
-#   the full suite         on 2.10.5 (lowest 2.x), 3.0.6 (lowest 3.x), 3.3.2 (uv.lock's .venv), each
-#                          as two shards (the DAG runs, the rest); the emulator's own tests, which
-#                          never import Airflow, on 3.3.2 only;
-#   the every-line checks  on 2.11.2, 3.1.8, 3.2.2: registration (providers list/hooks), no warning
-#                          pointing at our code, the connection form, deferral timeouts and trigger
-#                          failures, the example DAGs, the tutorial with the sensor deferrable and poking.
+# The Airflow lines the tests run on are defined in scripts/airflow_lines.py (exact versions, how
+# each is installed: MWAA's constraints files where MWAA offers the version; what runs there);
+# `make lines` prints them. `make matrix` makes their environments (in build/lines/, kept while
+# what they are made from is unchanged), then runs, LINES_JOBS pytest runs at a time:
+#   the full suite         on 2.10.1 and 3.0.6 (MWAA's stacks), 3.3.2 (uv.lock) on Python 3.11 and
+#                          on Python 3.13 (built once by scripts/python313.sh, cached outside the
+#                          tree), each as two shards (the DAG runs, the rest); the emulator's own
+#                          tests, which never import Airflow, on 3.3.2 with 3.11 only;
+#   the every-line checks  on MWAA's 2.11.2, 3.2.1 and 3.3.1 stacks, and 3.1.8 on 3.11 and 3.13:
+#                          registration (providers list/hooks), no warning pointing at our code,
+#                          the connection form, deferral timeouts and trigger failures, the example
+#                          DAGs, the tutorial with the sensor deferrable and poking.
 LINES_JOBS ?= 4
 LINTED := airflow_provider_vbrain emulator tests example_dags scripts benchmarks docs
 
-.PHONY: help uv sync demo demo-ui ui-test docs bench bench-check smoke lint typecheck pytest lines matrix test-line wheel-test test
+.PHONY: help uv sync demo demo-ui ui-test docs bench bench-check smoke lint typecheck pytest lines matrix test-line wheel-test managed-check managed-check-write test
 
 help:  ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -77,4 +80,10 @@ test-line: sync  ## One Airflow line's tests, e.g. make test-line LINE=3.1 (LINE
 wheel-test: uv  ## The built wheel and sdist checked, then the wheel on the lowest Python, Airflow and dependency floors.
 	$(UV) run --no-project python scripts/wheel_test.py
 
-test: lint typecheck docs bench-check matrix wheel-test demo  ## Everything CI checks.
+managed-check: uv  ## The built wheel, with and without [openlineage], resolved against each MWAA image's constraints (and Composer's Airflow lines).
+	$(UV) run --no-project python scripts/managed_check.py
+
+managed-check-write: uv  ## As managed-check, rewriting the support table in docs/managed-airflow.md.
+	$(UV) run --no-project python scripts/managed_check.py --write
+
+test: lint typecheck docs bench-check managed-check matrix wheel-test demo  ## Everything CI checks.

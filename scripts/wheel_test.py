@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "wheel-test"
 #: Each Airflow release we test as the lowest, with the day after its upload to PyPI:
 #: dependencies newer than that are excluded, as its constraints file could not pin them.
-AIRFLOW_RELEASED = {"2.10.5": "2025-02-10"}
+AIRFLOW_RELEASED = {"2.10.1": "2024-09-07"}
 #: The package files besides its modules; anything else in the package folder is a stray.
 PACKAGE_DATA = {"py.typed"}
 #: The dist-info files of a wheel.
@@ -104,6 +104,8 @@ EMULATOR = Dist(
 DISTS = {dist.name: dist for dist in (PROVIDER, EMULATOR)}
 #: The provider's extra that installs the emulator.
 TESTING_EXTRA = "testing"
+#: The provider's optional extras, installed at their floors too.
+OPTIONAL_EXTRAS = ("openlineage",)
 #: Where the package may import a third-party module without declaring it: only in code that
 #: just the program providing that module runs. "pytest11" is the plugin module, which pytest
 #: alone loads; the form widgets are built only when Airflow's web UI asks the hook for them
@@ -185,19 +187,18 @@ def main_outside(args: argparse.Namespace) -> int:
         "dependencies at floors"
     ):
         run([uv, "venv", "--quiet", "--python", find_python(uv, python), venv])
-        # Without the optional lineage extra: the OpenLineage provider's floor is a release newer than
-        # the lowest Airflow, which --exclude-newer hides; `make matrix` installs it on every line.
-        # The emulator's wheel is named as the testing extra's distribution (it is not on an index).
+        # The emulator's wheel is named as the testing extra's distribution (it is not on an index);
+        # the optional extras' requirements are direct too, so they come at their floors as well.
         requirements = [
             direct(r)
             for _, _, declared in built.values()
             for r in declared.get_all("Requires-Dist") or []
-            if not re.search(r"\bextra\s*==", r)
+            if not re.search(rf"\bextra\s*==\s*['\"]{TESTING_EXTRA}['\"]", r)
         ]
         install = [uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python"]
         install += ["--exclude-newer", AIRFLOW_RELEASED[args.airflow]]
         wheels = [
-            f"{PROVIDER.name}[{TESTING_EXTRA}] @ {wheel.as_uri()}",
+            f"{PROVIDER.name}[{','.join((TESTING_EXTRA, *OPTIONAL_EXTRAS))}] @ {wheel.as_uri()}",
             f"{EMULATOR.name} @ {emulator_wheel.as_uri()}",
         ]
         at_floors = ["--resolution", "lowest-direct", *wheels, *requirements]
@@ -221,7 +222,7 @@ def main_outside(args: argparse.Namespace) -> int:
         with emulator(venv, env) as (url, certificate, log):
             env["AIRFLOW_CONN_VBRAIN_DEFAULT"] = connection(url, certificate)
             print(said(run([*this, "tutorial"], env=env)))
-        check_emulator_log(log.read_text())
+        check_emulator_log(log.read_text(), user_agent(venv))
 
     with step("pytest finds the emulator's fixtures through its pytest11 entry point"):
         run([*install, "pytest"])
@@ -481,17 +482,47 @@ def connection(url: str, certificate: str) -> str:
     )
 
 
-def check_emulator_log(log: str) -> None:
-    """The sync hook (requests) made the repository and job; the trigger (aiohttp) polled it."""
-    wanted = {
-        "POST /api/v1/repository": "python-requests/",
-        "POST /api/v1/job/execute": "python-requests/",
-        "GET /api/v1/job/": "aiohttp/",
-        "DELETE /api/v1/repository": "python-requests/",
-    }
-    for request, agent in wanted.items():
-        if not re.search(rf'"{re.escape(request)}[^"]*" 2\d\d .*{re.escape(agent)}', log):
-            raise Failure(f"the emulator saw no successful {request} from {agent}: the log:\n{log[-3000:]}")
+def user_agent(venv: Path) -> str:
+    """The User-Agent the installed provider must send: its version, Airflow's and Python's, read
+    from the venv (not from the provider)."""
+    code = (
+        "import importlib.metadata as m, platform; "
+        "print(f\"airflow-provider-vbrain/{m.version('airflow-provider-vbrain')} "
+        "Airflow/{m.version('apache-airflow')} Python/{platform.python_version()}\")"
+    )
+    return run([venv / "bin" / "python", "-I", "-c", code]).strip()
+
+
+#: One line of aiohttp's access log, as the emulator writes it: '%a %t "%r" %s %b "%{Referer}i"
+#: "%{User-Agent}i"'.
+ACCESS_LINE = re.compile(
+    r'^\S+ \[[^\]]*\] "(?P<method>\S+) (?P<path>\S+)[^"]*" (?P<status>\d{3}) \S+ "[^"]*" "(?P<agent>[^"]*)"$'
+)
+
+
+def check_emulator_log(log: str, agent: str) -> None:
+    """The tutorial made the repository and the job, polled it and cleaned up, and every API request
+    of both hooks (the sync hook's creates, the trigger's polls) carried our User-Agent."""
+    served = [match.groupdict() for line in log.splitlines() if (match := ACCESS_LINE.match(line))]
+    api = [entry for entry in served if entry["path"].startswith("/api/v1/")]
+    wanted = [
+        "POST /api/v1/repository",
+        "POST /api/v1/job/execute",
+        "GET /api/v1/job/",
+        "DELETE /api/v1/repository",
+    ]
+    for request in wanted:
+        method, path = request.split(" ")
+        if not any(
+            e["method"] == method and e["path"].startswith(path) and e["status"][0] == "2" for e in api
+        ):
+            raise Failure(f"the emulator saw no successful {request}: the log:\n{log[-3000:]}")
+    others = sorted({e["agent"] for e in api if e["agent"] != agent})
+    if others:
+        raise Failure(
+            f"API requests came without the User-Agent {agent!r}, with {others}: the log:\n{log[-3000:]}"
+        )
+    print(indent(f"all {len(api)} API requests carried the User-Agent {agent}"))
 
 
 # ---------------------------------------------------------------- inside the test venv
@@ -536,15 +567,17 @@ def main_installed(distribution: str) -> int:
     by_pytest = f" ({plugin} is imported by pytest, last step)" if plugin else ""
     say(f"imported {len(imported)} modules of {dist.package}{by_pytest}")
 
-    # The optional extras (OpenLineage; the emulator, which is checked as itself) are left out.
-    requirements = [
-        requirement
-        for requirement in map(Requirement, importlib.metadata.requires(distribution) or [])
-        if not (requirement.marker and "extra" in str(requirement.marker))
-    ]
-    declared = {str(canonicalize_name(r.name)) for r in requirements}
+    # What the package imports must be a dependency of its own, not of an optional extra; the
+    # extras' floors are checked with the others (the testing extra's emulator is checked as itself).
+    every = list(map(Requirement, importlib.metadata.requires(distribution) or []))
+    declared = {str(canonicalize_name(r.name)) for r in every if not (r.marker and "extra" in str(r.marker))}
     check_imports(dist.package, location.parent, declared, plugin)
 
+    def applies(requirement: Requirement) -> bool:  # here: this Python, the optional extras
+        marker = requirement.marker
+        return marker is None or any(marker.evaluate({"extra": extra}) for extra in ("", *OPTIONAL_EXTRAS))
+
+    requirements = [r for r in every if applies(r)]
     for requirement in requirements:
         floors = [s.version for s in requirement.specifier if s.operator in (">=", "==", "~=")]
         if not floors:
