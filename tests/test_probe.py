@@ -303,6 +303,27 @@ def test_an_interrupted_probe_deletes_what_it_created(vbrain_emulator: EmulatorS
     assert (vbrain_emulator.repositories(), vbrain_emulator.jobs()) == ([], [])
 
 
+def test_an_interrupt_lost_in_a_finalizer_still_stops_the_probe() -> None:
+    """Python drops an exception a signal handler raises inside a finalizer: the probe must not go
+    on as if it had not been asked to stop (it once waited out its job instead of cleaning up)."""
+    from airflow_provider_vbrain.probe import _signals_interrupt
+    from airflow_provider_vbrain.probe._base import INTERRUPTED, progress
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):  # the handler runs here, inside the finalizer, which drops it
+                pass
+
+    try:
+        with _signals_interrupt(INTERRUPTED):
+            Finalized()
+            with pytest.raises(KeyboardInterrupt):
+                progress("the next step")
+    finally:
+        INTERRUPTED.clear()
+
+
 # ---------------------------------------------------------------- the command line
 
 

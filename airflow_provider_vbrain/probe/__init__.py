@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported here: Airflow takes seconds to import, and --help needs none of it.
     from airflow.exceptions import AirflowException
 
-    from airflow_provider_vbrain.probe._base import ProbeHook
+    from airflow_provider_vbrain.probe._base import INTERRUPTED, ProbeHook
     from airflow_provider_vbrain.probe._checks import TUTORIAL_PARAMS, Options, Probe, progress
 
     options = Options(
@@ -118,16 +118,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
     interrupted = False
-    with _sigterm_as_interrupt():
+    with _signals_interrupt(INTERRUPTED):
         try:
             probe.run()
         except KeyboardInterrupt:
+            INTERRUPTED.clear()
             interrupted = True
             progress("interrupted: deleting what was created")
         finally:  # also when a check raised something unexpected
             try:
                 left = probe.cleanup()
             except KeyboardInterrupt:
+                INTERRUPTED.clear()
                 interrupted = True
                 left = probe.repositories  # what was not deleted yet
                 progress("interrupted again while cleaning up")
@@ -139,18 +141,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_FAILED if probe.report.failed or left else EXIT_OK
 
 
-class _sigterm_as_interrupt:
-    """While active, SIGTERM interrupts like Ctrl-C, so the clean-up runs."""
+class _signals_interrupt:
+    """While active, Ctrl-C (unless ignored, as in the background of a script) and SIGTERM interrupt
+    the probe, so the clean-up runs; the signal is also remembered in ``received``, for the probe's
+    interruption points (see ``_base.interruption_point``)."""
+
+    def __init__(self, received: threading.Event) -> None:
+        self.received = received
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        self.received.set()
+        raise KeyboardInterrupt
 
     def __enter__(self) -> None:
-        self.previous: Any = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, _interrupt)
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
+                continue
+            self.previous[sig] = signal.signal(sig, self._interrupt)
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)

@@ -7,6 +7,7 @@ import json
 import math
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -55,8 +56,31 @@ class Options:
     listing_timeout: float = 60.0
 
 
+#: Set by the probe's Ctrl-C and SIGTERM handler, cleared when its KeyboardInterrupt is handled.
+INTERRUPTED = threading.Event()
+
+
+def interruption_point() -> None:
+    """Raise the KeyboardInterrupt of a signal whose own was lost.
+
+    A handler's exception raised while Python runs a finalizer (an object's ``__del__``, a weakref
+    callback) is printed as "Exception ignored" and dropped: the probe checks here, at each step
+    and pause, that it was not asked to stop meanwhile.
+    """
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+def pause(seconds: float) -> None:
+    """Sleep between two polls, unless the probe was asked to stop."""
+    interruption_point()
+    time.sleep(seconds)
+    interruption_point()
+
+
 def progress(message: str) -> None:
-    """Say what the probe is doing, on stderr (stdout holds the table)."""
+    """Say what the probe is doing, on stderr (stdout holds the table); each step says so first."""
+    interruption_point()
     print(f"vbrain-probe: {message}", file=sys.stderr, flush=True)
 
 
@@ -129,7 +153,7 @@ class ProbeBase:
             if found or now >= deadline:
                 break
             # Fine steps first, to measure a short delay closely; a long one is not worth many calls.
-            time.sleep(min(0.25 + (now - since) / 10, 2.0, deadline - now))
+            pause(min(0.25 + (now - since) / 10, 2.0, deadline - now))
         default = f"reattach_settle_seconds (default {DEFAULT_SETTLE_SECONDS:g} s)"
         if not found:
             did = f"not listed within {self.options.listing_timeout:g} s"

@@ -11,7 +11,7 @@ from airflow_provider_vbrain._client.http import Response, clip
 from airflow_provider_vbrain._tasks.reattach import Seen, find_job
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.jobs import JobState, JobStatus
-from airflow_provider_vbrain.probe._base import FAIL, NOTE, OK, WARN, ProbeBase, contains, decoded
+from airflow_provider_vbrain.probe._base import FAIL, NOTE, OK, WARN, ProbeBase, contains, decoded, pause
 from airflow_provider_vbrain.probe._downloads import describe, download_meaning
 
 __all__ = ["JobChecks"]
@@ -118,7 +118,7 @@ class JobChecks(ProbeBase):
                 left = deadline - time.monotonic()
                 if status.terminal or left <= 0:
                     break
-                time.sleep(min(interval, left))
+                pause(min(interval, left))
             if not status.terminal:
                 did = f"still {status.raw_state} after {timeout:g} s"
                 means = "no verdict on the job's end or output: raise --job-timeout"
