@@ -52,6 +52,25 @@ def test_params_must_be_json_objects(params: Any, problem: str) -> None:
         endpoints.execute_job("r", params)
 
 
+def nested(levels: int) -> dict[str, Any]:
+    """Mappings and lists ``levels`` deep."""
+    value: Any = {}
+    for level in range(levels - 1):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+def test_nesting_has_a_limit_of_its_own_not_the_interpreters() -> None:
+    """Python 3.13's JSON encoder nests deeper than 3.11's recursion limit allowed: the limit is ours."""
+    endpoints.execute_job("r", {"deep": nested(endpoints.MAX_JSON_DEPTH - 1)})  # 500 levels in all
+    with pytest.raises(VBrainInputError, match="params: is nested more than 500 levels deep"):
+        endpoints.execute_job("r", {"deep": nested(endpoints.MAX_JSON_DEPTH)})
+    looped: dict[str, Any] = {}
+    looped["again"] = [looped, looped]
+    with pytest.raises(VBrainInputError, match="metadata: is nested more than 500 levels deep"):
+        endpoints.execute_job("r", None, looped)
+
+
 def test_repositories_are_created_with_form_data_as_the_reference_documents() -> None:
     request = endpoints.create_repository({"a": 1}, {"tag": "x"})
     assert request.json_body is None

@@ -33,6 +33,9 @@ __all__ = ["ApiRequest", "Upload", "job_path", "json_object", "resource_id"]
 T = TypeVar("T")
 
 _DATE_RE = re.compile(r"^\d{12}$")
+#: The deepest nesting of params or metadata sent. What a server's JSON parser takes varies (Python's
+#: refuses about a thousand levels, and the limit moves between versions); real params nest a few.
+MAX_JSON_DEPTH = 500
 _CONTENT_TYPES = {
     ".zip": "application/zip",
     ".csv": "text/csv",
@@ -112,6 +115,10 @@ def json_object(argument: str, value: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(value, Mapping):
         raise VBrainInputError(argument, f"must be a mapping (JSON object), got {type(value).__name__}")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise VBrainInputError(
+            argument, f"is nested more than {MAX_JSON_DEPTH} levels deep, too deep to send as JSON"
+        )
     try:
         json.dumps(value, allow_nan=False)
     except RecursionError:
@@ -121,6 +128,21 @@ def json_object(argument: str, value: Any) -> dict[str, Any] | None:
     if not all(isinstance(key, str) for key in value):
         raise VBrainInputError(argument, "keys must be strings")
     return dict(value)
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests lists and mappings, counted without recursion (any depth is safe)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, Mapping | list | tuple):
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                break
+            todo.extend(
+                (child, level + 1) for child in (item.values() if isinstance(item, Mapping) else item)
+            )
+    return deepest
 
 
 def api_date(argument: str, value: Any) -> str | None:
