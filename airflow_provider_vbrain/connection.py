@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_vbrain._client import wire
+from airflow_provider_vbrain._client.decoding import ACCEPT_ENCODING
+from airflow_provider_vbrain._client.proxy import proxy_secrets, proxy_url_problem
 from airflow_provider_vbrain._client.retry import RetryPolicy
 from airflow_provider_vbrain._client.wire import API_PREFIX, DEFAULT_BASE_URL
 
@@ -93,6 +95,9 @@ class VBrainSettings:
         placeholders among :data:`JOB_URL_PLACEHOLDERS`; None when not set.
     :param max_answer_bytes: most bytes of an answer read (decompressed); downloads excepted.
     :param max_download_bytes: most bytes of a download; None for no limit.
+    :param proxy: the HTTP(S) proxy for every request, overriding ``HTTP(S)_PROXY`` and
+        ``NO_PROXY``; None to follow those variables. May hold credentials: excluded from ``repr``.
+    :param user_agent: sent as ``User-Agent`` by both hooks; None leaves the HTTP library's own.
     """
 
     conn_id: str
@@ -108,11 +113,18 @@ class VBrainSettings:
     job_url_template: str | None = None
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     max_download_bytes: int | None = None
+    proxy: str | None = dataclasses.field(default=None, repr=False)
+    user_agent: str | None = None
 
     @property
     def api_url(self) -> str:
         """The base URL with the API prefix, e.g. ``https://vbrain.visagio.com/api/v1``."""
         return self.base_url + API_PREFIX
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What nothing may quote: the API key; the proxy URL and its password."""
+        return tuple(dict.fromkeys((self.api_key, *proxy_secrets(self.proxy))))
 
     def headers(
         self, application_id: str | None, repository_id: str | None = None, accept: str = "application/json"
@@ -137,7 +149,10 @@ class VBrainSettings:
             wire.USERNAME_HEADER: self.username,
             wire.API_KEY_HEADER: self.api_key,
             "accept": accept,
+            "accept-encoding": ACCEPT_ENCODING,  # what _client.decoding decompresses, within bounds
         }
+        if self.user_agent:
+            headers["user-agent"] = self.user_agent
         if repository_id is not None:
             headers[wire.REPOSITORY_HEADER] = repository_id
         for name, value in headers.items():
@@ -202,6 +217,7 @@ class VBrainSettings:
             max_answer_bytes=_byte_count(conn_id, "max_answer_bytes", extra.get("max_answer_bytes"))
             or DEFAULT_MAX_ANSWER_BYTES,
             max_download_bytes=_byte_count(conn_id, "max_download_bytes", extra.get("max_download_bytes")),
+            proxy=_proxy(conn_id, extra.get("proxy")),
         )
 
 
@@ -365,4 +381,17 @@ def _job_url_template(conn_id: str, value: Any) -> str | None:
         )
     if sample.username or sample.password:
         raise _config_error(conn_id, field, "must not hold credentials")
+    return text
+
+
+def _proxy(conn_id: str, value: Any) -> str | None:
+    """The proxy URL, e.g. ``http://user:password@proxy.example.com:3128``; never echoed (a password)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = value.strip() if isinstance(value, str) else ""
+    problem = proxy_url_problem(text) if text else "must be a URL such as http://proxy.example.com:3128"
+    if problem is not None:
+        raise _config_error(
+            conn_id, "extra proxy", f"{problem} (the value is not shown: it may hold a password)"
+        )
     return text

@@ -40,24 +40,41 @@ pytest_plugins = ["pytester"]
 API_KEY = "k3y-<&\"'%s{}\\/ spaces-and-ünïcode-9f8e7d"
 
 
+def _spellings(secret: str) -> set[str]:
+    """``secret`` raw, JSON-escaped (ASCII or not), ``repr``, URL-encoded."""
+    from urllib.parse import quote, quote_plus
+
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        quote(secret),
+        quote(secret, safe=""),
+        quote_plus(secret),
+    }
+
+
 def key_leaks(text: str) -> bool:
     """Whether ``text`` holds the API key in any spelling a leak could take: raw, JSON-escaped
     (ASCII or not), ``repr``, URL-encoded, or a distinctive piece of it."""
-    from urllib.parse import quote, quote_plus
-
-    spellings = {
-        API_KEY,
-        json.dumps(API_KEY)[1:-1],
-        json.dumps(API_KEY, ensure_ascii=False)[1:-1],
-        repr(API_KEY)[1:-1],
-        quote(API_KEY),
-        quote(API_KEY, safe=""),
-        quote_plus(API_KEY),
-        "n%C3%AFcode-9f8e7d",
-        "nïcode-9f8e7d",
-        "n\\u00efcode-9f8e7d",
-    }
+    spellings = _spellings(API_KEY) | {"n%C3%AFcode-9f8e7d", "nïcode-9f8e7d", "n\\u00efcode-9f8e7d"}
     return any(spelling in text for spelling in spellings)
+
+
+#: The credentials the password-protected test proxy requires: the password full of what a URL
+#: must percent-encode, so a leak in either spelling is easy to grep for.
+PROXY_USER = "vbrain-proxy"
+PROXY_PASSWORD = "pr0xy-s3cret/@:%-7e6d"
+
+
+def proxy_password_leaks(text: str) -> bool:
+    """Whether ``text`` holds the proxy's password: in any spelling :func:`key_leaks` knows, as the
+    ``Proxy-Authorization`` header carries it (base64), or a distinctive piece of it."""
+    import base64
+
+    basic = base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+    return any(spelling in text for spelling in _spellings(PROXY_PASSWORD) | {basic, "s3cret/", "s3cret%2F"})
 
 
 #: The test connection's organization.
@@ -97,6 +114,61 @@ def job_page(vbrain_conn: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     extra = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "job_url_template": template}
     monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(vbrain_conn.url, extra=extra))
     return template
+
+
+# ---------------------------------------------------------------- proxies
+
+#: Every variable that names a proxy for requests or aiohttp, in both spellings.
+PROXY_VARIABLES = [f"{name}_proxy" for name in ("http", "https", "all", "no")]
+PROXY_VARIABLES += [name.upper() for name in PROXY_VARIABLES]
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """No proxy variable set, then those the test sets with the returned function (upper-case names,
+    e.g. ``proxy_env(HTTP_PROXY=url, NO_PROXY="127.0.0.1")``); all restored after the test."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+    def set_proxies(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+
+    return set_proxies
+
+
+@pytest.fixture(scope="session")
+def _open_proxy(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.forward_proxy import ForwardProxy
+
+    proxy = ForwardProxy(tmp_path_factory.mktemp("proxy")).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def _password_proxy(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.forward_proxy import ForwardProxy
+
+    proxy = ForwardProxy(tmp_path_factory.mktemp("password-proxy"), PROXY_USER, PROXY_PASSWORD).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def forward_proxy(_open_proxy: Any, proxy_env: Any) -> Any:
+    """A real forward proxy (:class:`tests.forward_proxy.ForwardProxy`) that asks for no credentials,
+    its log read from this test on; no proxy variable set."""
+    _open_proxy.mark()
+    return _open_proxy
+
+
+@pytest.fixture
+def password_proxy(_password_proxy: Any, proxy_env: Any) -> Any:
+    """A real forward proxy requiring :data:`PROXY_USER` and :data:`PROXY_PASSWORD`, its log read from
+    this test on; no proxy variable set."""
+    _password_proxy.mark()
+    return _password_proxy
 
 
 @pytest.fixture(scope="session")

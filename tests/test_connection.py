@@ -344,3 +344,91 @@ def test_credentials_in_the_host_are_refused_unechoed(monkeypatch: pytest.Monkey
         settings_for(monkeypatch, connection_json("http://x", host=host))
     assert "sec" not in str(caught.value)
     assert "sec" not in repr(caught.value.args)
+
+
+# ---------------------------------------------------------------- proxy and User-Agent
+
+PROXY_PASSWORD = "pr0xy-s3cret/@:%-7e6d"
+
+
+def proxied(value: Any) -> str:
+    return raw(extra={"organization_id": "acme", "client_id": "ops", "proxy": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, None, id="unset"),
+        pytest.param("", None, id="emptied"),
+        pytest.param("http://proxy.example.com:3128", "http://proxy.example.com:3128", id="http"),
+        pytest.param(" https://10.0.0.1/ ", "https://10.0.0.1/", id="https-ip-stripped"),
+        pytest.param("http://ana:pw%40x@proxy:3128", "http://ana:pw%40x@proxy:3128", id="credentials"),
+    ],
+)
+def test_the_proxy_extra_is_read(monkeypatch: pytest.MonkeyPatch, value: Any, expected: Any) -> None:
+    assert settings_for(monkeypatch, proxied(value)).proxy == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param(f"socks5://ana:{PROXY_PASSWORD}@proxy:1080", "http:// or https://", id="socks"),
+        pytest.param(f"ana:{PROXY_PASSWORD}@proxy:3128", "http:// or https://", id="no-scheme"),
+        pytest.param("http://ana:s3cret@proxy:99999", "port", id="port-out-of-range"),
+        pytest.param("http://ana:s3cret@proxy:3128/path", "path", id="path"),
+        pytest.param(f"http://ana:{PROXY_PASSWORD}@proxy:3128", "percent-encoded", id="unencoded-password"),
+        pytest.param(f"http://ana:{PROXY_PASSWORD} x@proxy:3128", "spaces", id="space"),
+        pytest.param(f"http://ana:{PROXY_PASSWORD}\n@proxy:3128", "control", id="newline"),
+        pytest.param(3128, "must be a URL", id="a-number"),
+    ],
+)
+def test_a_bad_proxy_names_the_field_and_never_echoes_the_url(
+    monkeypatch: pytest.MonkeyPatch, value: Any, problem: str
+) -> None:
+    with pytest.raises(VBrainConfigError) as caught:
+        settings_for(monkeypatch, proxied(value), conn_id="vbrain_prod")
+    assert caught.value.field == "extra proxy"
+    assert str(caught.value).startswith("VBrain connection 'vbrain_prod': extra proxy ")
+    assert problem in str(caught.value)
+    for shown in (str(caught.value), repr(caught.value.args)):
+        assert "s3cret" not in shown
+        assert "proxy:" not in shown
+
+
+def test_the_proxy_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.parse import quote
+
+    from airflow_provider_vbrain._airflow.compat import find
+
+    url = f"http://ana:{quote(PROXY_PASSWORD, safe='')}@proxy.example.com:3128"
+    settings = settings_for(monkeypatch, proxied(url))
+    assert settings.proxy == url
+    assert "s3cret" not in repr(settings)
+    assert "proxy.example.com" not in repr(settings)
+    assert set(settings.secrets) == {API_KEY, url, quote(PROXY_PASSWORD, safe=""), PROXY_PASSWORD}
+    # Registered with Airflow's secrets masker as read: the whole URL and the password alike.
+    redact = find(
+        "redact",
+        "airflow.sdk._shared.secrets_masker",  # 3.2+
+        "airflow.sdk.execution_time.secrets_masker",  # 3.0, 3.1
+        "airflow.utils.log.secrets_masker",  # 2.x
+    )
+    masked = str(redact(f"via {url}; the password {PROXY_PASSWORD}"))
+    assert "s3cret" not in masked
+    assert "proxy.example.com" not in masked
+
+
+def test_settings_carry_the_user_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    import airflow
+
+    import airflow_provider_vbrain
+
+    settings = settings_for(monkeypatch, raw())
+    expected = (
+        f"airflow-provider-vbrain/{airflow_provider_vbrain.__version__} Airflow/{airflow.__version__} "
+        f"Python/{platform.python_version()}"
+    )
+    assert settings.user_agent == expected
+    assert settings.headers("Tutorial")["user-agent"] == expected

@@ -104,7 +104,7 @@ SECRET = 's3cr"et/ü-key'
     ],
 )
 def test_an_echoed_key_is_redacted_from_the_error(outcome: Any) -> None:
-    steps = exchange(GET, RetryPolicy(max_attempts=1), secret=SECRET)
+    steps = exchange(GET, RetryPolicy(max_attempts=1), secrets=(SECRET,))
     with pytest.raises(VBrainAPIError) as caught:
         run(steps, [outcome])
     shown = f"{caught.value} {caught.value.args!r}"
@@ -114,7 +114,7 @@ def test_an_echoed_key_is_redacted_from_the_error(outcome: Any) -> None:
 
 
 def test_an_echoed_key_is_redacted_from_the_value() -> None:
-    steps = exchange(GET, RetryPolicy(), secret=SECRET)
+    steps = exchange(GET, RetryPolicy(), secrets=(SECRET,))
     status, _, _ = run(steps, [answer(202, {"job_status": SECRET})])
     assert status.raw_state == "***"
 
@@ -133,3 +133,51 @@ def test_a_connection_error_names_its_kind_and_chains_no_library_error() -> None
     assert caught.value.kind == "timed out"
     assert caught.value.__cause__ is None
     assert "OSError: boom" in str(caught.value)
+
+
+# ---------------------------------------------------------------- proxies
+
+PROXY_PASSWORD = "pr0xy/p@ss:w%rd"
+PROXY = f"http://ana:{quote(PROXY_PASSWORD, safe='')}@proxy.example.com:3128"
+
+
+def test_a_407_is_the_proxys_refusal_so_even_a_create_is_retried_and_then_cannot_connect() -> None:
+    steps = exchange(CREATE_JOB, RetryPolicy(max_attempts=2), rng=lambda: 0.0)
+    with pytest.raises(VBrainConnectionError) as caught:
+        run(steps, [answer(407, b"Proxy Authentication Required"), answer(407)])
+    assert not isinstance(caught.value, VBrainMaybeCreatedError)
+    assert (caught.value.kind, caught.value.attempts) == ("could not connect", 2)
+    assert "the proxy refused the request: HTTP 407 Proxy Authentication Required" in str(caught.value)
+
+
+def test_a_407_then_an_answer_is_a_value() -> None:
+    status, _, sends = run(exchange(GET, RetryPolicy(), rng=lambda: 0.0), [answer(407), answer(200, {})])
+    assert (status.http_status, sends) == (200, 2)
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        pytest.param(f"Cannot connect via url='{PROXY}'", id="whole-url"),
+        pytest.param(f"auth {PROXY_PASSWORD} refused", id="password-decoded"),
+        pytest.param(f"auth {quote(PROXY_PASSWORD, safe='')} refused", id="password-encoded"),
+    ],
+)
+def test_every_secret_of_the_connection_is_redacted_from_failures(detail: str) -> None:
+    from airflow_provider_vbrain._client.http import TransportFailure
+    from airflow_provider_vbrain._client.proxy import proxy_secrets
+
+    steps = exchange(GET, RetryPolicy(max_attempts=1), secrets=(SECRET, *proxy_secrets(PROXY)))
+    with pytest.raises(VBrainConnectionError) as caught:
+        run(steps, [TransportFailure(FailureKind.CONNECT, OSError(detail))])
+    shown = f"{caught.value} {caught.value.args!r}"
+    assert "***" in shown
+    for piece in (PROXY_PASSWORD, quote(PROXY_PASSWORD, safe=""), "p@ss", "w%rd", "w%25rd"):
+        assert piece not in shown, piece
+
+
+def test_every_secret_is_redacted_from_answers() -> None:
+    steps = exchange(GET, RetryPolicy(max_attempts=1), secrets=(SECRET, PROXY, PROXY_PASSWORD))
+    with pytest.raises(VBrainAPIError) as caught:
+        run(steps, [answer(403, {"message": f"key {SECRET}, proxy {PROXY}, password {PROXY_PASSWORD}"})])
+    assert str(caught.value).endswith("key ***, proxy ***, password ***")

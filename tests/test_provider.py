@@ -197,6 +197,7 @@ def test_the_form_types_the_extras_and_starts_from_the_defaults() -> None:
         "max_answer_bytes": ["integer", "null"],
         "max_download_bytes": ["integer", "null"],
         "job_url_template": ["string", "null"],
+        "proxy": ["string", "null"],
     }
     defaults = {name: field["schema"].get("default") for name, field in form.items()}
     assert defaults == {
@@ -211,6 +212,7 @@ def test_the_form_types_the_extras_and_starts_from_the_defaults() -> None:
         "max_answer_bytes": 8 * 1024 * 1024,
         "max_download_bytes": None,
         "job_url_template": None,
+        "proxy": None,
     }
     assert form["timeout"]["label"] == "Timeout (seconds)"
     assert all(field["description"] for field in form.values())

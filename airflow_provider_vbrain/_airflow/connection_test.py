@@ -100,6 +100,11 @@ def _test_failure_hint(err: VBrainError, settings: VBrainSettings) -> str:
             return (
                 "The server hung up without answering: check the Base URL's scheme (http or https) and port."
             )
+        if settings.proxy:  # every request goes to the proxy first: it is what could not be used
+            return (
+                f"Check {LABELS['proxy']} (its host, port and credentials) and that the proxy can reach "
+                f"{base_url}."
+            )
         return (
             f"Check the Base URL ({base_url}): its host name and port, and that Airflow can reach it "
             "(proxy, firewall)."

@@ -1,9 +1,13 @@
 """Reading the VBrain connection from Airflow: once per hook on a worker, shared per event loop on
-the triggerer. The key is registered with Airflow's secrets masker as it is read."""
+the triggerer. Its secrets (the key, the proxy's URL and password) are registered with Airflow's
+secrets masker as it is read, and the settings carry the User-Agent both hooks send."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import platform
 import time
 import weakref
 from typing import Any
@@ -11,7 +15,7 @@ from typing import Any
 from airflow_provider_vbrain._airflow.compat import aget_connection, mask_secret
 from airflow_provider_vbrain.connection import VBrainSettings
 
-__all__ = ["CONNECTION_REUSE_SECONDS", "loop_settings", "read_settings"]
+__all__ = ["CONNECTION_REUSE_SECONDS", "loop_settings", "read_settings", "user_agent"]
 
 #: Seconds for which hooks on one event loop reuse a connection another hook read (a changed
 #: connection is seen by new triggers after at most this long).
@@ -22,13 +26,27 @@ _LOOP_SETTINGS: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
+@functools.lru_cache(maxsize=1)
+def user_agent() -> str:
+    """What both hooks send as ``User-Agent``, e.g. ``airflow-provider-vbrain/0.1.0 Airflow/3.3.2
+    Python/3.11.7``: the versions a VBrain operator needs to tell which clients call it."""
+    from airflow import __version__ as airflow_version
+
+    from airflow_provider_vbrain import __version__
+
+    return (
+        f"airflow-provider-vbrain/{__version__} Airflow/{airflow_version} Python/{platform.python_version()}"
+    )
+
+
 def read_settings(conn: Any, conn_id: str | None = None) -> VBrainSettings:
-    """Settings from an Airflow connection, the key registered with Airflow's secrets masker.
+    """Settings from an Airflow connection, its secrets registered with Airflow's secrets masker.
 
     :param conn_id: the id to name in messages, when not ``conn.conn_id``.
     """
-    settings = VBrainSettings.from_connection(conn, conn_id)
-    mask_secret(settings.api_key)
+    settings = dataclasses.replace(VBrainSettings.from_connection(conn, conn_id), user_agent=user_agent())
+    for secret in settings.secrets:
+        mask_secret(secret)
     return settings
 
 

@@ -129,6 +129,14 @@ FORM_FIELDS = (
         "https://vbrain.example.com/jobs/{job_id}. Placeholders: {job_id}, {repository_id}, "
         "{organization_id}, {client_id}, {application_id}.",
     ),
+    _FormField(
+        "proxy",
+        "Proxy URL",
+        "Optional: the HTTP(S) proxy for this connection's requests, e.g. http://proxy.example.com:3128; "
+        "it overrides HTTPS_PROXY, HTTP_PROXY and NO_PROXY. It may hold credentials "
+        "(http://user:password@proxy.example.com:3128), which are masked in logs but visible to whoever "
+        "can edit this connection: prefer the environment variables to keep them out of the UI.",
+    ),
 )
 
 #: Form labels by connection field, for messages that send the user to the form.

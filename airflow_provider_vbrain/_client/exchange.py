@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from airflow_provider_vbrain._client.answers import api_error, status_text
 from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._client.proxy import proxy_refusal
 from airflow_provider_vbrain._client.redact import redact, redact_response
 from airflow_provider_vbrain._client.retry import RetryPolicy, retry_delay, should_retry
 from airflow_provider_vbrain._client.wire import API_PREFIX
@@ -53,25 +54,28 @@ def exchange(
     request: ApiRequest[T],
     policy: RetryPolicy,
     *,
-    secret: str = "",
+    secrets: Sequence[str] = (),
     clock: Callable[[], float] = time.time,
     rng: Callable[[], float] = random.random,
 ) -> Exchange[T]:
     """Run one API call to its end: send, retry as the rule says, then parse or raise.
 
-    The generator's return value is the parsed value of the successful answer.
+    The generator's return value is the parsed value of the successful answer. A ``407`` answer
+    is the proxy's refusal, not VBrain's: it fails as a connection that could not be made.
 
-    :param secret: the API key, redacted from every answer before it is read, so no value,
-        message or error built from an answer can quote it.
+    :param secrets: the connection's secrets (:attr:`.VBrainSettings.secrets`: the API key, the
+        proxy's URL and password), redacted from every answer and failure detail before it is read,
+        so no value, message or error built from them can quote one.
     """
     attempt = 1
     creates = request.creates is not None
+    secrets = tuple(secrets)
     while True:
         outcome = yield Send(request, attempt)
         if outcome is None:
             raise RuntimeError("a transport must answer Send with a Response or TransportFailure")
         if isinstance(outcome, Response):
-            outcome = redact_response(outcome, secret)
+            outcome = proxy_refusal(outcome) or redact_response(outcome, secrets)
         if isinstance(outcome, Response) and outcome.status < 300:
             return request.parse(request.endpoint, outcome)
         if attempt < policy.max_attempts and should_retry(creates, outcome):
@@ -80,17 +84,20 @@ def exchange(
             continue
         # Not chained to the library's exception: its repr may hold the request's headers, key
         # included; the error names its class and a clipped, redacted detail instead.
-        raise failure_error(request, outcome, attempt, secret) from None
+        raise failure_error(request, outcome, attempt, secrets) from None
 
 
 def failure_error(
-    request: ApiRequest[Any], outcome: Response | TransportFailure, attempts: int, secret: str = ""
+    request: ApiRequest[Any],
+    outcome: Response | TransportFailure,
+    attempts: int,
+    secrets: Sequence[str] = (),
 ) -> Exception:
     """The typed error for a call that ended in ``outcome``: an answer :func:`exchange` has already
-    redacted, or a failure whose detail ``secret`` is redacted from here."""
+    redacted, or a failure whose detail ``secrets`` are redacted from here."""
     if isinstance(outcome, TransportFailure):
         ambiguous = outcome.may_have_been_processed
-        reason = redact(outcome.reason, secret)
+        reason = redact(outcome.reason, secrets)
     else:
         ambiguous = outcome.status in (500, 502, 504)
         reason = status_text(outcome)

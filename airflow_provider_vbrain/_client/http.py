@@ -6,10 +6,25 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 
-__all__ = ["MESSAGE_LIMIT", "FailureKind", "Response", "TransportFailure", "clip"]
+__all__ = [
+    "MAX_HEADERS",
+    "MESSAGE_LIMIT",
+    "BrokenAnswer",
+    "FailureKind",
+    "Response",
+    "TransportFailure",
+    "clip",
+]
 
 #: Server messages and failure details are quoted up to this many characters.
 MESSAGE_LIMIT = 300
+#: The most header lines an answer may have: http.client's own limit, which the sync transport
+#: meets; the async one applies it too, whatever its aiohttp's own limit (which differs by version).
+MAX_HEADERS = 100
+
+
+class BrokenAnswer(Exception):
+    """An answer that is not one: the transport read it, but HTTP does not allow it."""
 
 
 def clip(text: str) -> str:

@@ -16,9 +16,18 @@ import weakref
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_vbrain._client.answers import AnswerBody
+from airflow_provider_vbrain._client.decoding import BodyDecoder, DecodingError
 from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.exchange import Send, exchange
-from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._client.http import (
+    MAX_HEADERS,
+    BrokenAnswer,
+    FailureKind,
+    Response,
+    TransportFailure,
+    clip,
+)
+from airflow_provider_vbrain._client.proxy import proxy_failure
 from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
 
 if TYPE_CHECKING:
@@ -42,7 +51,7 @@ _SESSION_CLOSERS: set[asyncio.Task[None]] = set()
 
 async def call(settings: VBrainSettings, application_id: str | None, request: ApiRequest[T]) -> T:
     """Run ``request`` to its value or typed error."""
-    steps = exchange(request, settings.retry, secret=settings.api_key)
+    steps = exchange(request, settings.retry, secrets=settings.secrets)
     command = next(steps)
     while True:
         try:
@@ -76,19 +85,29 @@ async def _send(
             data=_form_data(request),
             timeout=_client_timeout(settings.timeout),
             ssl=await _ssl_option(settings),
+            # The connection's proxy wins; without one the session follows HTTP(S)_PROXY and NO_PROXY.
+            proxy=settings.proxy,
             allow_redirects=False,  # a redirect would carry the API key to another host
         ) as answer:
+            if len(answer.raw_headers) > MAX_HEADERS:
+                broken = BrokenAnswer(f"more than {MAX_HEADERS} header lines")
+                return TransportFailure(FailureKind.DISCONNECTED, broken)
             body = await _read(answer, settings.max_answer_bytes, request.endpoint)
             return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+    except (aiohttp.ClientError, asyncio.TimeoutError, DecodingError) as err:
         return classify(err)
 
 
 async def _read(answer: aiohttp.ClientResponse, limit: int, endpoint: str) -> bytes:
-    """The whole answer, up to ``limit`` bytes decompressed (aiohttp decompresses as it streams)."""
+    """The whole answer, up to ``limit`` bytes decompressed, a bounded piece at a time (the session
+    leaves compressed answers to :class:`.BodyDecoder`: no read inflates in one event-loop callback)."""
     body = AnswerBody(answer.status, limit, endpoint)
-    while (chunk := await answer.content.readany()) and not body.full(chunk):
-        pass
+    decoder = BodyDecoder(answer.headers.get("Content-Encoding", ""))
+    while chunk := await answer.content.readany():
+        for piece in decoder.feed(chunk):
+            if body.full(piece):
+                return body.collected()
+    decoder.finish()
     return body.collected()
 
 
@@ -112,6 +131,12 @@ def classify(err: BaseException) -> TransportFailure:
         return TransportFailure(FailureKind.NOT_SENT, err)
     if isinstance(err, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return TransportFailure(FailureKind.TLS, err)
+    # Neither exception's text is quoted: the tunnel's error names the proxy's URL, credentials too.
+    if isinstance(err, aiohttp.ClientProxyConnectionError):
+        where = f"{err.host}:{err.port}"
+        return proxy_failure(f"the proxy at {where} could not be reached: {clip(str(err.os_error))}")
+    if isinstance(err, aiohttp.ClientHttpProxyError):
+        return proxy_failure(f"the proxy refused the CONNECT tunnel: HTTP {err.status} {clip(err.message)}")
     if isinstance(err, aiohttp.ClientConnectorError):
         return TransportFailure(FailureKind.CONNECT, err)
     if isinstance(err, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
@@ -136,7 +161,11 @@ def shared_session() -> aiohttp.ClientSession:
         # A bounded pool: thousands of waiting triggers share a few reused connections instead of
         # opening one each per burst (each new TLS connection costs a handshake and a buffer).
         connector = aiohttp.TCPConnector(limit=SHARED_SESSION_CONNECTIONS, keepalive_timeout=30)
-        session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+        # trust_env: HTTP(S)_PROXY and NO_PROXY apply as they do to requests (and so does ~/.netrc).
+        # auto_decompress off: compressed answers are decompressed by _read, within bounds.
+        session = aiohttp.ClientSession(
+            connector=connector, raise_for_status=False, trust_env=True, auto_decompress=False
+        )
         _SESSIONS[loop] = session
         closer = loop.create_task(_close_at_shutdown(loop, session), name="vbrain-session-closer")
         _SESSION_CLOSERS.add(closer)

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_vbrain._client.answers import AnswerBody, not_a_zip
+from airflow_provider_vbrain._client.decoding import BodyDecoder, DecodingError
 from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.exchange import Send, exchange
-from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure, clip
+from airflow_provider_vbrain._client.proxy import proxy_failure
 from airflow_provider_vbrain._client.redact import redact_response
 from airflow_provider_vbrain._transport.deadline import Deadline, deadline_adapter
 from airflow_provider_vbrain._transport.multipart import MultipartBody, open_upload
@@ -29,8 +31,7 @@ T = TypeVar("T")
 
 #: Bytes per read when streaming a download to disk.
 CHUNK = 1024 * 1024
-#: Bytes per read of an answer: small, so one read of a compressed body cannot inflate far past the
-#: cap where urllib3 (before 2.6) decompresses a whole read at once.
+#: Bytes per read of an answer.
 ANSWER_CHUNK = 64 * 1024
 
 
@@ -59,7 +60,7 @@ class SyncTransport:
         sink: Sink | None = None,
     ) -> T:
         """Run ``request`` to its value or typed error; a download's body goes to ``sink``."""
-        steps = exchange(request, settings.retry, secret=settings.api_key)
+        steps = exchange(request, settings.retry, secrets=settings.secrets)
         command = next(steps)
         while True:
             try:
@@ -90,6 +91,9 @@ class SyncTransport:
             "stream": True,  # read in bounded chunks, under the deadline
             "allow_redirects": False,  # a redirect would carry the API key to another host
         }
+        if settings.proxy:
+            # The connection's proxy for both schemes: requests then ignores HTTP(S)_PROXY and NO_PROXY.
+            kwargs["proxies"] = {"http": settings.proxy, "https": settings.proxy}
         log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
         with open_upload(request.upload) as file:
             if file is not None and request.upload is not None:  # streamed from disk, never whole
@@ -113,7 +117,7 @@ class SyncTransport:
 
                         def refuse(head: bytes) -> Exception:
                             page = Response(answer.status_code, headers, head)
-                            return not_a_zip(request.endpoint, redact_response(page, settings.api_key))
+                            return not_a_zip(request.endpoint, redact_response(page, settings.secrets))
 
                         chunks = _bounded(answer, CHUNK, deadline)
                         if settings.max_download_bytes is not None:
@@ -132,13 +136,28 @@ class SyncTransport:
 
 
 def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterator[bytes]:
-    """The body, decompressed, in chunks of at most ``size`` bytes, until the deadline."""
+    """The body, decompressed (by :class:`.BodyDecoder`, never by urllib3), in chunks of at most
+    ``size`` bytes, until the deadline. urllib3's errors come out as requests' own, as they would
+    from ``iter_content``."""
     import requests
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
-    for chunk in answer.iter_content(size):
-        if deadline.passed():
-            raise requests.exceptions.ReadTimeout("deadline passed")
-        yield chunk
+    decoder = BodyDecoder(answer.headers.get("content-encoding", ""))
+    try:
+        for data in answer.raw.stream(size, decode_content=False):
+            for chunk in decoder.feed(data, size):
+                if deadline.passed():
+                    raise requests.exceptions.ReadTimeout("deadline passed")
+                yield chunk
+        decoder.finish()
+    except ProtocolError as err:
+        raise requests.exceptions.ChunkedEncodingError(err) from err
+    except ReadTimeoutError as err:
+        raise requests.exceptions.ConnectionError(err) from err
+    except SSLError as err:
+        raise requests.exceptions.SSLError(err) from err
+    except DecodingError as err:
+        raise requests.exceptions.ContentDecodingError(err) from err
     if deadline.expired:
         # The shut-down socket can read as the end of the headers or body: what came is not whole.
         raise requests.exceptions.ReadTimeout("deadline passed")
@@ -177,6 +196,11 @@ def classify(err: Exception) -> TransportFailure:
     import requests
     from urllib3.exceptions import NewConnectionError
 
+    if isinstance(err, requests.exceptions.ProxyError):
+        proxy = _proxy_failure(err)
+        if proxy is not None:
+            return proxy
+
     if isinstance(
         err,
         requests.exceptions.InvalidHeader
@@ -198,3 +222,38 @@ def classify(err: Exception) -> TransportFailure:
             return TransportFailure(FailureKind.CONNECT, err)
     # A broken stream (ChunkedEncodingError) and the rest: the request may have been processed.
     return TransportFailure(FailureKind.DISCONNECTED, err)
+
+
+def _proxy_failure(err: Exception) -> TransportFailure | None:
+    """The failure a ``ProxyError`` means when the proxy failed before forwarding the request (it
+    could not be reached, or refused the CONNECT tunnel); None when that is not certain.
+
+    urllib3 2 raises its ``ProxyError`` only before it has connected through the proxy. urllib3
+    1.26 also raises it for a socket error on a connection to the proxy after the request went out
+    (which the proxy may have forwarded): there only a failed connection or tunnel (the plain
+    ``OSError`` of http.client's tunnel) proves nothing was forwarded.
+    """
+    import ssl
+
+    import urllib3
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    cause = getattr(reason, "original_error", None) or reason or err
+    tls = isinstance(cause, ssl.SSLError | urllib3.exceptions.SSLError)
+    before_forwarding = (
+        int(urllib3.__version__.split(".")[0]) >= 2
+        or isinstance(cause, NewConnectionError | ConnectTimeoutError)
+        or type(cause) is OSError
+        or tls
+    )
+    if not before_forwarding:
+        return None
+    # A connection that could not be made names the proxy's host and port (urllib3 2: ``conn``,
+    # 1.26: ``pool``); a refused tunnel, the proxy's answer. Neither holds its credentials.
+    connection = getattr(cause, "conn", None) or getattr(cause, "pool", None)
+    host, port = getattr(connection, "host", None), getattr(connection, "port", None)
+    proxy = f"the proxy at {host}:{port}" if isinstance(host, str) and port else "the proxy"
+    if tls:
+        return proxy_failure(f"TLS with {proxy} failed: {clip(str(cause))}", FailureKind.TLS)
+    return proxy_failure(f"{proxy} failed before the request reached VBrain: {clip(str(cause))}")

@@ -14,6 +14,7 @@ import contextvars
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -145,11 +146,14 @@ def _log_entry(request: web.Request) -> dict[str, Any]:
     """The request log's entry for an API request, before it is answered."""
     return {
         "method": request.method,
-        "path": request.path,
+        # Decoded whole, "%2F" included (older aiohttp releases leave it encoded in request.path).
+        "path": unquote(request.raw_path.partition("?")[0]),
         "query": dict(request.query),
         "status": None,
         "time": time.time(),
         **{name: request.headers.get(name) for name in _LOGGED_HEADERS},
+        # Which client sent it (the provider names its version, Airflow's and Python's).
+        "user_agent": request.headers.get("User-Agent"),
         "fault": None,
     }
 

@@ -284,7 +284,7 @@ class EmulatorServer:
 
     def requests(self) -> list[dict[str, Any]]:
         """Every API request served so far (never the API key): method, path, query, status, time,
-        organization_id, client_id, repository_id, application_id, fault."""
+        organization_id, client_id, repository_id, application_id, user_agent, fault."""
         # A JSON round trip hands the caller copies it can keep, as the control API would.
         return self._call(lambda: json.loads(json.dumps(list(self.state.request_log))))
 

@@ -149,6 +149,17 @@ def test_request_log_records_scope_but_never_the_key(api: Api) -> None:
     assert api.server.requests() == []
 
 
+def test_request_log_records_the_user_agent(api: Api) -> None:
+    api.get("/repository", headers={"User-Agent": "airflow-provider-vbrain/9.9 Airflow/3.3.2 Python/3.11.7"})
+    api.get("/repository", headers={"User-Agent": "curl/8.0"})
+    assert [entry["user_agent"] for entry in api.server.requests()] == [
+        "airflow-provider-vbrain/9.9 Airflow/3.3.2 Python/3.11.7",
+        "curl/8.0",
+    ]
+    served = requests.get(f"{api.server.url}/_emulator/requests", timeout=10).json()
+    assert served[0]["user_agent"].startswith("airflow-provider-vbrain/9.9 ")
+
+
 def test_finish_and_fail_jobs(api: Api) -> None:
     repository_id = api.create_repository()
     slow = {"params": {"a": 2, "b": 3}, "metadata": {"emulator_queue_seconds": 60}}
