@@ -7,6 +7,7 @@ the connection object it is given and imports nothing of Airflow.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import string
@@ -121,7 +122,7 @@ class VBrainSettings:
         """The base URL with the API prefix, e.g. ``https://vbrain.visagio.com/api/v1``."""
         return self.base_url + API_PREFIX
 
-    @property
+    @functools.cached_property  # read on every request: the proxy URL is parsed once
     def secrets(self) -> tuple[str, ...]:
         """What nothing may quote: the API key; the proxy URL and its password."""
         return tuple(dict.fromkeys((self.api_key, *proxy_secrets(self.proxy))))
