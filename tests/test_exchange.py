@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_vbrain._client import endpoints
 from airflow_provider_vbrain._client.exchange import exchange
-from airflow_provider_vbrain._client.http import FailureKind
+from airflow_provider_vbrain._client.http import FailureKind, TransportFailure
 from airflow_provider_vbrain._client.retry import RetryPolicy
 from airflow_provider_vbrain.exceptions import (
     VBrainAPIError,
@@ -58,6 +58,7 @@ def test_exchange_connection_failures_become_connection_error() -> None:
         pytest.param(answer(500, {"error": "Internal"}), id="500"),
         pytest.param(answer(502, b"<html><title>502 Bad Gateway</title></html>"), id="502-html"),
         pytest.param(answer(504), id="504"),
+        *(pytest.param(answer(status), id=str(status)) for status in range(520, 525)),
         pytest.param(failure(FailureKind.TIMEOUT), id="read-timeout"),
         pytest.param(failure(FailureKind.DISCONNECTED), id="dropped"),
     ],
@@ -181,3 +182,56 @@ def test_every_secret_is_redacted_from_answers() -> None:
     with pytest.raises(VBrainAPIError) as caught:
         run(steps, [answer(403, {"message": f"key {SECRET}, proxy {PROXY}, password {PROXY_PASSWORD}"})])
     assert str(caught.value).endswith("key ***, proxy ***, password ***")
+
+
+class _Lines:
+    """A logger that keeps what it is given, formatted."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def warning(self, message: str, *args: Any) -> None:
+        self.lines.append(("WARNING", message % args))
+
+
+def test_every_retry_is_one_warning_naming_endpoint_cause_attempt_and_wait() -> None:
+    log = _Lines()
+    steps = exchange(GET, RetryPolicy(max_attempts=4), clock=lambda: NOW, rng=lambda: 0.5, log=log)
+    outcomes = [
+        answer(503, {"message": "busy"}),
+        answer(429, retry_after="7"),
+        failure(FailureKind.DISCONNECTED),
+        answer(202, {"job_status": "started"}),
+    ]
+    run(steps, outcomes)
+    assert [level for level, _ in log.lines] == ["WARNING"] * 3
+    first, second, third = (line for _, line in log.lines)
+    assert first.startswith("VBrain GET /api/v1/job/job-1: attempt 1 of 4 failed: HTTP 503: busy;")
+    assert first.endswith("retrying in 0.5 s")
+    assert "attempt 2 of 4 failed: HTTP 429" in second
+    assert second.endswith("retrying in 7.0 s (Retry-After: '7')")
+    assert "attempt 3 of 4 failed: connection lost" in third
+
+
+def test_no_warning_without_a_retry_and_none_for_the_last_attempt() -> None:
+    log = _Lines()
+    run(exchange(GET, RetryPolicy(), log=log), [answer(202, {"job_status": "started"})])
+    with pytest.raises(VBrainRateLimitError):
+        run(exchange(GET, RetryPolicy(max_attempts=2), rng=lambda: 0.0, log=log), [answer(429), answer(429)])
+    assert len(log.lines) == 1  # the one retry; the second 429 is the error, not a retry
+
+
+def test_a_retry_warning_never_quotes_a_secret() -> None:
+    log = _Lines()
+    key = "sk-very-secret-key"
+    steps = exchange(GET, RetryPolicy(max_attempts=3), rng=lambda: 0.0, log=log, secrets=(key,))
+    run(
+        steps,
+        [
+            answer(503, {"message": f"bad key {key}"}, retry_after=key),
+            TransportFailure(FailureKind.TIMEOUT, OSError(f"read from https://x/?key={key}")),
+            answer(202, {"job_status": "started"}),
+        ],
+    )
+    assert len(log.lines) == 2
+    assert all(key not in line for _, line in log.lines)

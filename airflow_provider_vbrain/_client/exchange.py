@@ -8,6 +8,7 @@ only send and sleep, so the sync and async paths cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -18,7 +19,12 @@ from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
 from airflow_provider_vbrain._client.proxy import proxy_refusal
 from airflow_provider_vbrain._client.redact import redact, redact_response
-from airflow_provider_vbrain._client.retry import RetryPolicy, retry_delay, should_retry
+from airflow_provider_vbrain._client.retry import (
+    AMBIGUOUS_STATUSES,
+    RetryPolicy,
+    retry_delay,
+    should_retry,
+)
 from airflow_provider_vbrain._client.wire import API_PREFIX
 from airflow_provider_vbrain.exceptions import (
     VBrainConnectionError,
@@ -26,9 +32,12 @@ from airflow_provider_vbrain.exceptions import (
     VBrainMaybeCreatedError,
 )
 
-__all__ = ["Exchange", "Send", "Sleep", "exchange", "failure_error"]
+__all__ = ["Exchange", "Send", "Sleep", "exchange", "failure_error", "retry_note"]
 
 T = TypeVar("T")
+
+#: Where retries are reported when the caller gives no logger of its own (the hooks give theirs).
+_log = logging.getLogger("airflow_provider_vbrain")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +66,7 @@ def exchange(
     secrets: Sequence[str] = (),
     clock: Callable[[], float] = time.time,
     rng: Callable[[], float] = random.random,
+    log: Any = None,
 ) -> Exchange[T]:
     """Run one API call to its end: send, retry as the rule says, then parse or raise.
 
@@ -66,6 +76,7 @@ def exchange(
     :param secrets: the connection's secrets (:attr:`.VBrainSettings.secrets`: the API key, the
         proxy's URL and password), redacted from every answer and failure detail before it is read,
         so no value, message or error built from them can quote one.
+    :param log: where each retry is reported, one WARNING line per retried attempt (a logger).
     """
     attempt = 1
     creates = request.creates is not None
@@ -79,7 +90,9 @@ def exchange(
         if isinstance(outcome, Response) and outcome.status < 300:
             return request.parse(request.endpoint, outcome)
         if attempt < policy.max_attempts and should_retry(creates, outcome):
-            yield Sleep(retry_delay(policy, attempt, outcome, clock(), rng))
+            delay = retry_delay(policy, attempt, outcome, clock(), rng)
+            (log or _log).warning("%s", retry_note(request, outcome, attempt, policy, delay, secrets))
+            yield Sleep(delay)
             attempt += 1
             continue
         # Not chained to the library's exception: its repr may hold the request's headers, key
@@ -99,7 +112,7 @@ def failure_error(
         ambiguous = outcome.may_have_been_processed
         reason = redact(outcome.reason, secrets)
     else:
-        ambiguous = outcome.status in (500, 502, 504)
+        ambiguous = outcome.status in AMBIGUOUS_STATUSES
         reason = status_text(outcome)
     if request.creates and ambiguous:
         return VBrainMaybeCreatedError(request.endpoint, request.creates, reason, _how_to_check(request))
@@ -110,6 +123,32 @@ def failure_error(
             )
         return VBrainConnectionError(request.endpoint, reason, attempts, outcome.kind.value)
     return api_error(request.endpoint, outcome, attempts)
+
+
+def retry_note(
+    request: ApiRequest[Any],
+    outcome: Response | TransportFailure,
+    attempt: int,
+    policy: RetryPolicy,
+    delay: float,
+    secrets: Sequence[str] = (),
+) -> str:
+    """The line that reports a retry: what failed, which attempt of how many, and the wait.
+
+    Built from an answer :func:`exchange` has already redacted, or from a failure whose detail
+    ``secrets`` are redacted from here, so it never quotes the key.
+    """
+    if isinstance(outcome, TransportFailure):
+        what = redact(outcome.reason, secrets)
+        asked = ""
+    else:
+        what = status_text(outcome)
+        retry_after = outcome.headers.get("retry-after")
+        asked = "" if retry_after is None else f" (Retry-After: {redact(retry_after[:60], secrets)!r})"
+    return (
+        f"VBrain {request.endpoint}: attempt {attempt} of {policy.max_attempts} failed: {what}; "
+        f"retrying in {delay:.1f} s{asked}"
+    )
 
 
 def _how_to_check(request: ApiRequest[Any]) -> str:

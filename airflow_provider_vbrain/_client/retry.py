@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
 
 __all__ = [
+    "AMBIGUOUS_STATUSES",
     "NOT_PROCESSED_STATUSES",
     "RETRY_STATUSES",
     "RetryPolicy",
@@ -20,8 +21,16 @@ __all__ = [
     "should_retry",
 ]
 
-#: Statuses worth retrying on a request that is safe to repeat.
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Cloudflare-style statuses a CDN in front of an API answers when the origin failed or was slow
+#: (520 unknown error, 521 down, 522 and 524 timeouts, 523 unreachable). Which of them prove the
+#: origin never saw the request depends on the CDN, so all count as "may have been processed".
+CDN_STATUSES = frozenset({520, 521, 522, 523, 524})
+#: Statuses that leave open whether the server acted on the request before the answer was lost:
+#: a create answered with one of them may have created something (it is looked for, never repeated).
+AMBIGUOUS_STATUSES = frozenset({500, 502, 504, *CDN_STATUSES})
+#: Statuses worth retrying on a request that is safe to repeat. (A 500 is not: VBrain answers it
+#: for the result of a failed job, which asking again cannot change.)
+RETRY_STATUSES = frozenset({429, 502, 503, 504, *CDN_STATUSES})
 #: Statuses that prove a request was not processed, so even a create may be repeated.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
 
@@ -74,7 +83,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 def should_retry(creates: bool, outcome: Response | TransportFailure) -> bool:
     """The one retry rule.
 
-    Safe requests retry 429, 502, 503, 504, failed connections and timeouts (not TLS failures, nor
+    Safe requests retry 429, 502, 503, 504, 520 to 524, failed connections and timeouts (not TLS failures, nor
     requests the HTTP library refused to send).
     A create (``POST /repository``, ``POST /job/execute``) is repeated only when
     the failure proves the server did not process it: no connection, 429, 503.

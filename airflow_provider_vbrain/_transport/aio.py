@@ -49,9 +49,11 @@ _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSe
 _SESSION_CLOSERS: set[asyncio.Task[None]] = set()
 
 
-async def call(settings: VBrainSettings, application_id: str | None, request: ApiRequest[T]) -> T:
-    """Run ``request`` to its value or typed error."""
-    steps = exchange(request, settings.retry, secrets=settings.secrets)
+async def call(
+    settings: VBrainSettings, application_id: str | None, request: ApiRequest[T], log: Any = None
+) -> T:
+    """Run ``request`` to its value or typed error; retries are reported to ``log``."""
+    steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
     command = next(steps)
     while True:
         try:

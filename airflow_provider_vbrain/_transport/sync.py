@@ -58,9 +58,11 @@ class SyncTransport:
         application_id: str | None,
         request: ApiRequest[T],
         sink: Sink | None = None,
+        log: Any = None,
     ) -> T:
-        """Run ``request`` to its value or typed error; a download's body goes to ``sink``."""
-        steps = exchange(request, settings.retry, secrets=settings.secrets)
+        """Run ``request`` to its value or typed error; a download's body goes to ``sink``; retries
+        are reported to ``log``."""
+        steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
         command = next(steps)
         while True:
             try:

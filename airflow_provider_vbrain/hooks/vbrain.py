@@ -286,11 +286,11 @@ class VBrainHook(_VBrainHookBase):
         return failed_job_error(job_id, repository_id, job_status, tail)
 
     def _call(self, request: ApiRequest[T]) -> T:
-        return self._transport.call(self.settings, self.application_id, request)
+        return self._transport.call(self.settings, self.application_id, request, log=self.log)
 
     def _download(self, request: ApiRequest[bytes], destination: Destination, stem: str) -> str:
         sink = Sink(destination, f"{stem}.zip")
-        self._transport.call(self.settings, self.application_id, request, sink)
+        self._transport.call(self.settings, self.application_id, request, sink, log=self.log)
         return sink.location
 
 
@@ -370,4 +370,4 @@ class VBrainAsyncHook(_VBrainHookBase):
         return failed_job_error(job_id, repository_id, job_status, tail)
 
     async def _call(self, request: ApiRequest[T]) -> T:
-        return await aio.call(await self.get_settings(), self.application_id, request)
+        return await aio.call(await self.get_settings(), self.application_id, request, log=self.log)

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import socket
 import time
 import zipfile
@@ -211,13 +212,35 @@ def test_wrong_key_is_an_auth_error_that_never_shows_the_key(monkeypatch: pytest
     assert caught.value.attempts == 1  # 403 is not retried
 
 
-def test_server_errors_are_retried_with_backoff(hook: VBrainHook, vbrain_conn: Any) -> None:
+RETRY_NOTE = re.compile(
+    r"VBrain GET \S+: attempt \d+ of \d+ failed: [^;]*; retrying in [\d.]+ s"
+    r"(?: \(Retry-After: '[^']*'\))?"
+)
+
+
+def retry_notes(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> list[str]:
+    """The retries reported, wherever this Airflow's hook logger writes (stdlib records on
+    Airflow 2, structlog's output on 3), each once and in attempt order."""
+    out, err = capfd.readouterr()
+    text = "\n".join([*(r.getMessage() for r in caplog.records), out, err])
+    return sorted(set(RETRY_NOTE.findall(text)))
+
+
+def test_server_errors_are_retried_with_backoff(
+    hook: VBrainHook, vbrain_conn: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     repository_id, job_id = tutorial_job(hook)
     vbrain_conn.clear_requests()
     vbrain_conn.inject_fault(503, count=2, method="GET", path=STATUS_PATH)
     vbrain_conn.inject_fault(502, count=1, method="GET", path=STATUS_PATH, html=True)
-    assert hook.get_job_status(job_id, repository_id).job_id == job_id
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING):
+        assert hook.get_job_status(job_id, repository_id).job_id == job_id
     assert [r["status"] for r in vbrain_conn.requests()] == [503, 503, 502, 202]
+    # Each retry is visible in the task log: one WARNING per retried attempt.
+    retries = retry_notes(caplog, capfd)
+    assert [note.split(" failed: ")[1][:8] for note in retries] == ["HTTP 503", "HTTP 503", "HTTP 502"]
+    assert all(f"GET /api/v1/job/{job_id}: attempt" in note for note in retries)
 
 
 def test_retries_give_up_with_the_last_answer(hook: VBrainHook, vbrain_conn: Any) -> None:
@@ -374,14 +397,25 @@ def test_the_async_hook_mirrors_the_sync_hook() -> None:
         assert typing.get_type_hints(method) == typing.get_type_hints(twin), name
 
 
-async def test_async_retries_follow_the_same_rule(async_hook: VBrainAsyncHook, vbrain_conn: Any) -> None:
+async def test_async_retries_follow_the_same_rule(
+    async_hook: VBrainAsyncHook,
+    vbrain_conn: Any,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     repository_id, job_id = tutorial_job(VBrainHook())
     vbrain_conn.clear_requests()
     vbrain_conn.inject_fault(503, method="GET", path=STATUS_PATH)
     vbrain_conn.inject_fault(method="GET", path=STATUS_PATH, drop=True)
     vbrain_conn.inject_fault(429, method="GET", path=STATUS_PATH, retry_after="0")
-    assert (await async_hook.get_job_status(job_id, repository_id)).job_id == job_id
+    capfd.readouterr()
+    with caplog.at_level(logging.WARNING):
+        assert (await async_hook.get_job_status(job_id, repository_id)).job_id == job_id
     assert [r["status"] for r in vbrain_conn.requests()][-1] == 202
+    # The dropped connection may be retried by aiohttp itself first: the 503 and the 429 are ours.
+    retries = retry_notes(caplog, capfd)
+    assert "attempt 1 of 5 failed: HTTP 503" in retries[0]
+    assert retries[-1].endswith("(Retry-After: '0')")
     vbrain_conn.inject_fault(404, method="GET", path=STATUS_PATH)
     with pytest.raises(VBrainNotFoundError, match="HTTP 404"):
         await async_hook.get_job_status(job_id, repository_id)
