@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow_provider_vbrain.exceptions import VBrainError
 
-__all__ = ["EventStatus", "JobEvent", "JobState", "JobStatus", "read_event"]
+__all__ = ["EventStatus", "JobEvent", "JobState", "JobStatus", "read_event", "success_by_state"]
 
 
 class JobState(str, enum.Enum):
@@ -36,6 +36,16 @@ class JobState(str, enum.Enum):
 
 
 _STATES = {state.value: state for state in JobState}
+
+
+def success_by_state(job_status: str) -> bool:
+    """Whether a job that is over succeeded by its ``job_status`` alone: ``finished``, the one end
+    state the reference documents as success.
+
+    Any other end state (``cancelled``, ``error``, none at all) counts as success only when
+    ``GET /job/{job_id}/result`` answers 200: the reference's own test of success.
+    """
+    return job_status.strip().lower() == JobState.FINISHED.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +80,8 @@ class JobStatus:
 
         The reference documents four states. An unknown spelling is kept in
         ``raw_state`` and read by the HTTP status: 202 means still running, 200
-        means over, and whether it succeeded is then decided by ``/result``.
+        means over, and whether it succeeded is then decided by ``/result``
+        (see :func:`success_by_state`). A 200 without ``job_status`` keeps ``raw_state`` empty.
         """
         raw = str(body.get("job_status", "")).strip()
         state = _STATES.get(raw.lower())  # a dict, not JobState(...): this runs on every poll
@@ -79,7 +90,9 @@ class JobStatus:
         if http_status == 202 and state.terminal:
             # The HTTP status is the documented signal; trust it over the field.
             state = JobState.STARTED
-        return cls(job_id, repository_id, state, http_status, raw or state.value, dict(body))
+        if not raw and http_status != 200:
+            raw = state.value
+        return cls(job_id, repository_id, state, http_status, raw, dict(body))
 
 
 class EventStatus(str, enum.Enum):

@@ -296,6 +296,8 @@ def _stream_logs_to_the_capture() -> None:
 
 
 def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    """The XCom a task of ``dag_run`` pushed under ``key``; None when it pushed none (as Airflow 2's
+    ``XCom.get_one`` says it)."""
     ids = {"dag_id": dag_run.dag_id, "run_id": dag_run.run_id, "task_id": task_id, "key": key}
     try:
         from airflow.models.xcom import XComModel
@@ -306,7 +308,8 @@ def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return XComModel.deserialize_value(session.query(XComModel).filter_by(**ids).one())
+        row = session.query(XComModel).filter_by(**ids).one_or_none()
+        return None if row is None else XComModel.deserialize_value(row)
 
 
 def _name(value: Any) -> str:

@@ -22,7 +22,7 @@ from airflow_provider_vbrain.exceptions import (
 )
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
 
-__all__ = ["MAX_CONSECUTIVE_POLL_FAILURES", "JobWait", "Outcome", "is_transient", "outcome_of"]
+__all__ = ["MAX_CONSECUTIVE_POLL_FAILURES", "JobWait", "Outcome", "is_transient", "job_goes_on", "outcome_of"]
 
 #: How many status polls in a row may fail with a transient error (after the
 #: HTTP-level retries of each poll) before waiting on a job gives up.
@@ -33,6 +33,9 @@ class Outcome(str, enum.Enum):
     """What a waiter does after reading a job's status."""
 
     WAIT = "wait"
+    #: Over and not failed: a success when ``job_status`` is ``finished``; any other end state is one
+    #: only if ``/result`` confirms it (:func:`~airflow_provider_vbrain.jobs.success_by_state`),
+    #: which whoever waited asks, since this loop sends nothing.
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -51,6 +54,15 @@ def is_transient(error: BaseException) -> bool:
     not-found and bad-request answers do not, since asking again cannot help.
     """
     return isinstance(error, VBrainConnectionError | VBrainRateLimitError | VBrainServerError)
+
+
+def job_goes_on(job_id: str, api_url: str, page: str | None) -> str:
+    """What the task log says when a wait on a job is stopped before the job ended."""
+    where = f"{page} (API: {api_url})" if page else api_url
+    return (
+        f"Stopped waiting on VBrain job {job_id}: VBrain has no endpoint that stops a job, so it goes "
+        f"on running: {where}"
+    )
 
 
 _EVENT_OF = {Outcome.SUCCEEDED: EventStatus.SUCCEEDED, Outcome.FAILED: EventStatus.FAILED}
@@ -124,7 +136,9 @@ class JobWait:
             self.last_status = outcome
             if outcome.state is not self.last_state:
                 self.last_state = outcome.state
-                self._log.info("VBrain job %s is %s", self.job_id, outcome.raw_state)
+                self._log.info(
+                    "VBrain job %s is %s", self.job_id, outcome.raw_state or "over (no job_status given)"
+                )
                 if self._on_change is not None:
                     self._on_change(outcome)
             decided = outcome_of(outcome)

@@ -8,9 +8,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._client.answers import checked_result
-from airflow_provider_vbrain.exceptions import VBrainError, VBrainJobTimeoutError
+from airflow_provider_vbrain._client.waiting import job_goes_on
+from airflow_provider_vbrain.exceptions import (
+    VBrainAnswerTooLargeError,
+    VBrainAPIError,
+    VBrainError,
+    VBrainJobFailedError,
+    VBrainJobTimeoutError,
+)
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, success_by_state
 from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 
@@ -20,6 +27,10 @@ if TYPE_CHECKING:
 
 #: Outputs larger than this (as JSON) are refused for XCom: the metadata database is no file store.
 DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+#: How long a task waits on a job by default: a week, as Airflow's sensors (and dbt Cloud's
+#: operator) do. Long enough for any forecast; finite, so a stuck job or a missing triggerer
+#: ends in a clear timeout instead of a task deferred forever.
+DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 #: Templated on every task, as other providers template their connection ids: rendered before the
 #: hook is first built (it is built on first use, inside ``execute``).
 CONNECTION_FIELDS = ("vbrain_conn_id", "application_id")
@@ -64,6 +75,24 @@ class VBrainTaskMixin:
             last_state=None if last_state is None else last_state.value,
         )
 
+    def waiting_on(self) -> tuple[str, str] | None:
+        """The job this task waits on (job id, repository id), once known."""
+        return None
+
+    def on_kill(self) -> None:
+        """Say that the job goes on: VBrain has no endpoint that stops a job, so killing or clearing
+        this task leaves it running (the trigger says the same when its wait is cancelled)."""
+        waited = self.waiting_on()
+        if waited is None:
+            return
+        job_id, repository_id = waited
+        try:
+            api_url = self.hook.job_url(job_id)
+            page = self.hook.settings.job_web_url(job_id, repository_id, self.application_id)
+        except VBrainError:  # the connection cannot be read: the ids still say which job
+            api_url, page = f"repository {repository_id}", None
+        self.log.warning("%s", job_goes_on(job_id, api_url, page))
+
     def raise_for_unsuccessful(self, event: JobEvent) -> None:
         """Turn every event but ``succeeded`` into the matching error (timeouts are the caller's)."""
         if event.status is EventStatus.SUCCEEDED:
@@ -71,22 +100,63 @@ class VBrainTaskMixin:
         if event.error is not None:  # the wait ran in this process and kept its error
             raise event.error
         if event.status is EventStatus.FAILED:
-            raise self.failure(event.job_id, event.repository_id, event.job_status)
+            raise self.failure(event.job_id, event.repository_id, event.job_status, event.message)
         if event.status is EventStatus.TIMEOUT:
             raise VBrainJobTimeoutError(
                 event.job_id, event.repository_id, None, event.job_status or "unfinished"
             )
         raise VBrainError(event.message or f"waiting on VBrain job {event.job_id} failed")
 
-    def failure(self, job_id: str, repository_id: str, job_status: str) -> VBrainError:
-        """The error for a failed job; its log tail also goes to the task log."""
-        error = self.hook.job_failure(job_id, repository_id, job_status)
+    def failure(self, job_id: str, repository_id: str, job_status: str, why: str = "") -> VBrainError:
+        """The error for a failed job (``why``: what else decided it); its log tail also goes to
+        the task log."""
+        error = self.hook.job_failure(job_id, repository_id, job_status or "without a job_status")
+        if why:
+            error = VBrainJobFailedError(job_id, repository_id, error.status, f"{why}; {error.detail}")
         self.log.error("%s", error)
         return error
 
-    def result_of(self, job_id: str, repository_id: str) -> Any:
-        """The output of a job known to have finished, checked against ``max_result_bytes``."""
-        return checked_result(job_id, self.hook.get_job_result(job_id, repository_id), self.max_result_bytes)
+    def end_of(self, job_id: str, repository_id: str, job_status: str, *, fetch: bool) -> Any:
+        """What a job that is over and did not fail gives the task: its output when ``fetch``
+        (checked against ``max_result_bytes``), else None.
+
+        ``/result`` is asked only for the output, or to confirm an end state other than
+        ``finished`` (:func:`~airflow_provider_vbrain.jobs.success_by_state`): such a job fails
+        the task, naming its state, unless ``/result`` answers 200.
+        """
+        if not fetch and success_by_state(job_status):
+            return None
+        try:
+            output = self.hook.get_job_result(job_id, repository_id)
+        except VBrainAnswerTooLargeError:
+            if fetch:
+                raise
+            return None  # a 200 too large to read still confirms the job's success
+        except VBrainAPIError as err:
+            if success_by_state(job_status):
+                raise
+            raise self.failure(job_id, repository_id, job_status, unconfirmed(err)) from None
+        return checked_result(job_id, output, self.max_result_bytes) if fetch else None
+
+
+def unconfirmed(error: VBrainError) -> str:
+    """Why an end state other than ``finished`` is not a success: ``/result`` did not answer 200."""
+    return (
+        f"it ended in a state the API does not document as success, and /result did not confirm it ({error})"
+    )
+
+
+def wait_seconds(timeout: float | None, execution_timeout: Any, context: Any) -> float | None:
+    """The wait's deadline in seconds: ``timeout``, or less when ``execution_timeout`` ends the task
+    first (so that the wait's own timeout, with its clear message, comes before Airflow's)."""
+    limit = seconds(execution_timeout)
+    if not limit:
+        return timeout
+    started = getattr(context.get("ti"), "start_date", None)
+    if started is not None:
+        limit -= max(0.0, time.time() - started.timestamp())
+    limit = max(limit, 1.0)
+    return limit if timeout is None else min(timeout, limit)
 
 
 def seconds(value: Any) -> float | None:

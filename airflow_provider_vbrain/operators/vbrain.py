@@ -19,9 +19,11 @@ from airflow_provider_vbrain._tasks.reattach import Tag, find_job, find_reposito
 from airflow_provider_vbrain._tasks.task import (
     CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_WAIT_TIMEOUT,
     deferral_backstop,
     positive,
     seconds,
+    wait_seconds,
 )
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
 from airflow_provider_vbrain.jobs import read_event
@@ -116,10 +118,13 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     """Start a job in a VBrain repository and return its id (XCom ``return_value``).
 
     With ``wait_for_completion=True`` the task also waits for the job: on the
-    triggerer when deferrable (no worker slot held), else by polling. The job id is
-    pushed as XCom key ``job_id`` before the wait (for clean-up tasks, should the job
-    fail), a finished job's output as XCom key ``result``; a failed job fails the task
-    with its log tail in the task log.
+    triggerer when deferrable (no worker slot held), else by polling, for at most
+    ``timeout`` (a week by default). The job id is pushed as XCom key ``job_id`` before
+    the wait (for clean-up tasks, should the job fail), a finished job's output as XCom
+    key ``result`` (unless ``fetch_result=False`` or ``do_xcom_push=False``: then no
+    output is read at all, and neither XCom is pushed). A failed job fails the task with
+    its log tail in the task log, and so does a job that ended in any state other than
+    ``finished`` unless ``/result`` confirms it.
 
     The job's metadata records this task's identity (dag id, task id, run id,
     map index) and a fingerprint of the request (params, metadata, input file) under
@@ -132,7 +137,8 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     a retry follows ``on_unknown_earlier``. ``reattach_on_retry=False`` always submits
     and never looks.
 
-    VBrain has no cancel endpoint: killing this task does not stop the job.
+    VBrain has no cancel endpoint: killing or clearing this task does not stop the job (the
+    task log says so, with the job's id and link).
 
     :param repository_id: the repository to run in (templated).
     :param job_params: the job's parameters, a JSON object merged by VBrain over
@@ -143,8 +149,11 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     :param wait_for_completion: wait for the job to end.
     :param deferrable: wait on the triggerer (default: Airflow's ``[operators] default_deferrable``).
     :param poll_interval: seconds between status polls while waiting.
-    :param timeout: seconds (or a ``timedelta``) to wait before failing; None waits as
-        long as the task may run.
+    :param timeout: seconds (or a ``timedelta``) to wait before failing with
+        :class:`~airflow_provider_vbrain.exceptions.VBrainJobTimeoutError`; a week by default.
+        An ``execution_timeout`` that ends sooner shortens it. None waits without a deadline of
+        its own (then only ``execution_timeout`` bounds the wait).
+    :param fetch_result: read a finished job's output and push it as XCom ``result``.
     :param reattach_on_retry: on a retry, reuse the job an earlier try submitted.
     :param on_unknown_earlier: what a retry does when VBrain's answers cannot tell whether an
         earlier try submitted a job: ``"fail"`` (default) or ``"submit"`` (with a warning).
@@ -176,11 +185,13 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         wait_for_completion: bool = False,
         deferrable: bool | None = None,
         poll_interval: float = 10,
-        timeout: Any = None,
+        timeout: Any = DEFAULT_WAIT_TIMEOUT,
+        fetch_result: bool = True,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.fetch_result = fetch_result
         self.max_result_bytes = max_result_bytes
         self.repository_id = repository_id
         self.job_params = job_params
@@ -189,7 +200,7 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = seconds(positive("poll_interval", poll_interval)) or 0.0
-        self.timeout = seconds(timeout)
+        self.timeout = None if timeout is None else seconds(positive("timeout", timeout))
         self.submitted_job_id: str | None = None
 
     def execute(self, context: Context) -> str:
@@ -215,31 +226,37 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         self.push_job_link(context, job_id, self.repository_id)
         if not self.wait_for_completion:
             return job_id
-        # Known before the wait ends, so clean-up or log tasks can use it even if the job fails.
-        context["ti"].xcom_push(key="job_id", value=job_id)
+        if self.do_xcom_push:
+            # Known before the wait ends, so clean-up or log tasks can use it even if the job fails.
+            context["ti"].xcom_push(key="job_id", value=job_id)
         if status is None or not status.terminal:
+            timeout = wait_seconds(self.timeout, self.execution_timeout, context)
             if self.deferrable:
                 last_state = status.state if status is not None else None
                 self.defer(
                     trigger=self.job_trigger(
-                        job_id, self.repository_id, self.poll_interval, self.timeout, last_state
+                        job_id, self.repository_id, self.poll_interval, timeout, last_state
                     ),
                     method_name="execute_complete",
-                    timeout=deferral_backstop(self.timeout, self.poll_interval),
+                    timeout=deferral_backstop(timeout, self.poll_interval),
                 )
             status = self.hook.wait_for_job(
-                job_id, self.repository_id, poll_interval=self.poll_interval, timeout=self.timeout
+                job_id, self.repository_id, poll_interval=self.poll_interval, timeout=timeout
             )
         if outcome_of(status) is Outcome.FAILED:
             raise self.failure(job_id, self.repository_id, status.raw_state)
-        return self._finish(context, job_id)
+        return self._finish(context, job_id, status.raw_state)
 
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the trigger fired: push the result, or fail."""
         job_event = read_event(event)
         self.submitted_job_id = job_event.job_id
         self.raise_for_unsuccessful(job_event)
-        return self._finish(context, job_event.job_id)
+        return self._finish(context, job_event.job_id, job_event.job_status)
+
+    def waiting_on(self) -> tuple[str, str] | None:
+        job_id = self.submitted_job_id
+        return None if job_id is None or not self.wait_for_completion else (job_id, self.repository_id)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the repository and the input file in, the job out (also for a failed job)."""
@@ -258,9 +275,12 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
             job_id=job_id,
         )
 
-    def _finish(self, context: Context, job_id: str) -> str:
+    def _finish(self, context: Context, job_id: str, job_status: str) -> str:
+        fetch = self.fetch_result and self.do_xcom_push
+        output = self.end_of(job_id, self.repository_id, job_status, fetch=fetch)
         self.log.info("VBrain job %s finished", job_id)
-        context["ti"].xcom_push(key="result", value=self.result_of(job_id, self.repository_id))
+        if fetch:
+            context["ti"].xcom_push(key="result", value=output)
         return job_id
 
 

@@ -47,7 +47,9 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     Done when ``GET /job/{job_id}`` answers 200. A ``finished`` job's output
     (from ``/result``) becomes the task's return value (XCom ``return_value``);
     a ``failed`` job fails the task with an error naming the job and quoting the
-    end of its logs.
+    end of its logs, and so does a job that ended in any other state (``cancelled``, say)
+    unless ``/result`` confirms it (asked then even with ``fetch_result=False``).
+    Killing or clearing the sensor does not stop the job; the task log says so.
 
     Modes: ``poke`` and ``reschedule`` poll from a worker; ``deferrable=True``
     hands polling to :class:`~airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger`
@@ -64,7 +66,8 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
 
     :param job_id: the job to wait on (templated).
     :param repository_id: its repository (templated).
-    :param fetch_result: return the job's output; False returns None.
+    :param fetch_result: return the job's output; False (or ``do_xcom_push=False``) returns None
+        and reads no output.
     :param vbrain_conn_id: the Airflow connection to use.
     :param application_id: overrides the connection's ``application_id``.
     :param deferrable: wait on the triggerer (default: Airflow's ``[operators] default_deferrable``).
@@ -184,7 +187,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         if not isinstance(step, JobEvent):
             return False
         self.raise_for_unsuccessful(step)
-        return PokeReturnValue(is_done=True, xcom_value=self._result())
+        return PokeReturnValue(is_done=True, xcom_value=self._result(step.job_status))
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger fired: return the output, or fail, time out or skip."""
@@ -194,8 +197,9 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         if job_event.status is EventStatus.TIMEOUT:
             raise self._timed_out(f"{job_event.message} (sensor timeout {self.timeout} s)")
         self.raise_for_unsuccessful(job_event)
+        output = self._result(job_event.job_status)
         self.log.info("VBrain job %s finished", job_event.job_id)
-        return self._result()
+        return output
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """Resume after a deferral, with ``soft_fail`` meaning what it means when poking.
@@ -219,8 +223,13 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     def _timed_out(self, message: str) -> Exception:
         return AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
 
-    def _result(self) -> Any:
-        return self.result_of(self.job_id, self.repository_id) if self.fetch_result else None
+    def waiting_on(self) -> tuple[str, str] | None:
+        return self.job_id, self.repository_id
+
+    def _result(self, job_status: str) -> Any:
+        """The output (None unless asked for); an end state other than ``finished`` is confirmed first."""
+        fetch = self.fetch_result and self.do_xcom_push
+        return self.end_of(self.job_id, self.repository_id, job_status, fetch=fetch)
 
 
 def _rendered_when_run(value: Any) -> bool:

@@ -10,7 +10,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact, task_end_event
 from airflow_provider_vbrain._client.answers import checked_result
-from airflow_provider_vbrain._client.waiting import JobWait
+from airflow_provider_vbrain._client.endpoints import job_path
+from airflow_provider_vbrain._client.waiting import JobWait, job_goes_on
 from airflow_provider_vbrain.connection import DEFAULT_CONN_ID
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
@@ -98,7 +99,13 @@ class VBrainJobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        event = await self._wait()
+        try:
+            event = await self._wait()
+        except asyncio.CancelledError:
+            # The task was cleared, marked or killed (or this triggerer stops and another takes
+            # the wait over): VBrain has no cancel endpoint, so say the job goes on.
+            await self._say_the_job_goes_on()
+            raise
         end = await self._task_end(event) if self.end_task else None
         yield end if end is not None else TriggerEvent(event.payload())
 
@@ -134,6 +141,17 @@ class VBrainJobTrigger(BaseTrigger):
                 return None  # the worker the task resumes on fails it, or tries again
             self.log.error("%s", err)  # what the task's log shows when the task raises it
             return task_end_event(False, xcoms)
+
+    async def _say_the_job_goes_on(self) -> None:
+        api_url = f"repository {self.repository_id}"
+        page = None
+        try:
+            settings = await VBrainAsyncHook(self.vbrain_conn_id, self.application_id).get_settings()
+            api_url = settings.api_url + job_path(self.job_id)
+            page = settings.job_web_url(self.job_id, self.repository_id, self.application_id)
+        except (VBrainError, asyncio.CancelledError):
+            pass  # the ids alone still say which job
+        self.log.warning("%s", job_goes_on(self.job_id, api_url, page))
 
     async def _wait(self) -> JobEvent:
         hook = VBrainAsyncHook(self.vbrain_conn_id, self.application_id)

@@ -136,6 +136,22 @@ for deferrable in (True, False):
         )
         collect(job.output)
 
+# Execute and wait when nobody wants the output: an output over max_result_bytes must not matter.
+for deferrable in (True, False):
+    for unwanted in ("nofetch", "noxcom"):
+        with dag(f"e2e_execute_{unwanted}_{'deferrable' if deferrable else 'blocking'}", job_params=TUTORIAL):
+            repo = VBrainCreateRepositoryOperator(task_id="create")
+            VBrainExecuteJobOperator(
+                task_id="execute",
+                repository_id=repo.output,
+                job_params="{{ params.job_params }}",
+                wait_for_completion=True,
+                deferrable=deferrable,
+                max_result_bytes=1,
+                **({"fetch_result": False} if unwanted == "nofetch" else {"do_xcom_push": False}),
+                **FAST,
+            )
+
 # A retried execute task: the first try submits, then fails on a fault the test injects.
 for deferrable in (True, False):
     with dag(f"e2e_reattach_{'deferrable' if deferrable else 'blocking'}"):
