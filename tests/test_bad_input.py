@@ -143,7 +143,7 @@ ROWS: list[Any] = [
     pytest.param(
         lambda w: VBrainJobSensor(
             task_id="wait", job_id=w.job_id, repository_id=w.repository_id, max_result_bytes=8
-        ).result_of(w.job_id, w.repository_id),
+        ).end_of(w.job_id, w.repository_id, "finished", fetch=True),
         VBrainResultTooLargeError,
         ["over the 8-byte limit", "max_result_bytes", "VBrainDownloadJobFilesOperator(kind='output')"],
         id="result-too-large-for-xcom",

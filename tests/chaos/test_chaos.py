@@ -91,7 +91,10 @@ def test_triggerer_restart_mid_wait_resumes_from_serialize(chaos_conn: Any) -> N
 
     Each triggerer is its own event loop (``asyncio.run``), as separate processes would be.
     """
-    from airflow.exceptions import TaskDeferred
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow 2
+        from airflow.exceptions import TaskDeferred
 
     from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 
