@@ -17,6 +17,7 @@ from airflow_provider_vbrain.exceptions import (
     VBrainAuthError,
     VBrainJobFailedError,
     VBrainNotFoundError,
+    VBrainServerError,
 )
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import JobState, JobStatus
@@ -33,15 +34,20 @@ except ImportError:  # Airflow 2
 # [START howto_testing_fixtures]
 @pytest.fixture(autouse=True)
 def vbrain_connection(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A ``vbrain_default`` connection to no server: the tasks read it (for the job's URL in the
-    log), and a hook method left unpatched fails at once, without retries, instead of reaching
-    a VBrain."""
+    """A ``vbrain_default`` connection to no server: the execute operator and the sensor read it
+    (for the job's URL and link), and a hook method left unpatched fails at once, without
+    retries, instead of reaching a VBrain."""
     connection = {
         "conn_type": "vbrain",
         "host": "http://127.0.0.1:9",
         "login": "ana",
         "password": "not-a-real-key",
-        "extra": {"organization_id": "acme", "client_id": "ops", "retry_attempts": 1},
+        "extra": {
+            "organization_id": "acme",
+            "client_id": "ops",
+            "application_id": "Tutorial",
+            "retry_attempts": 1,
+        },
     }
     monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", json.dumps(connection))
     return "vbrain_default"
@@ -56,8 +62,9 @@ def xcom() -> dict[str, Any]:
 @pytest.fixture
 def context(mocker: Any, xcom: dict[str, Any]) -> dict[str, Any]:
     """The part of Airflow's context the VBrain tasks read: the task instance, its ids and XCom."""
-    ti = mocker.Mock(dag_id="forecast", task_id="run_forecast", run_id="manual__1", map_index=-1)
-    ti.try_number = 1
+    ti = mocker.Mock(
+        dag_id="forecast", task_id="run_forecast", run_id="manual__1", map_index=-1, try_number=1
+    )
     ti.xcom_push.side_effect = lambda key, value, **_: xcom.__setitem__(key, value)
     return {"ti": ti}
 
@@ -122,7 +129,7 @@ def test_the_sensor_returns_the_output_of_a_finished_job(
 
 
 # [START howto_testing_errors]
-def page_the_platform_team(message: str) -> None:
+def page_the_platform_team(task_id: str, error: Exception) -> None:
     """Your paging client (stands in for a real one)."""
 
 
@@ -130,20 +137,28 @@ def alert_on_refused_credentials(context: dict[str, Any]) -> None:
     """An ``on_failure_callback``: page someone when VBrain refused the credentials, not otherwise."""
     error = context.get("exception")
     if isinstance(error, VBrainAuthError):
-        page_the_platform_team(f"{context['ti'].task_id}: {error}")
+        page_the_platform_team(context["ti"].task_id, error)
 
 
-def test_refused_credentials_page_the_platform_team(mocker: Any, context: dict[str, Any]) -> None:
-    refused = VBrainAuthError("POST /api/v1/job/execute", 403, "Forbidden")
-    mocker.patch.object(VBrainHook, "execute_job", autospec=True, side_effect=refused)
+@pytest.mark.parametrize(
+    ("error", "paged"),
+    [
+        (VBrainAuthError("POST /api/v1/job/execute", 403, "Forbidden"), True),
+        (VBrainServerError("POST /api/v1/job/execute", 503, "Service Unavailable", attempts=5), False),
+    ],
+)
+def test_only_refused_credentials_page_the_platform_team(
+    mocker: Any, context: dict[str, Any], error: Exception, paged: bool
+) -> None:
+    mocker.patch.object(VBrainHook, "execute_job", autospec=True, side_effect=error)
     page = mocker.patch(f"{__name__}.page_the_platform_team")
 
     operator = VBrainExecuteJobOperator(task_id="run_forecast", repository_id="repo-1")
-    with pytest.raises(VBrainAuthError) as raised:
+    with pytest.raises(type(error)) as raised:
         operator.execute(context)
     alert_on_refused_credentials({**context, "exception": raised.value})
 
-    page.assert_called_once_with("run_forecast: VBrain POST /api/v1/job/execute answered HTTP 403: Forbidden")
+    assert page.call_args_list == ([mocker.call("run_forecast", error)] if paged else [])
 
 
 def test_a_failed_job_fails_the_sensor(mocker: Any, context: dict[str, Any]) -> None:
@@ -227,6 +242,7 @@ def test_large_orders_go_to_the_planners(mocker: Any) -> None:
 def test_the_dag_branches_on_the_output(
     mocker: Any, dag_bag: Any, value: int, taken: str, skipped: str
 ) -> None:
+    mocker.patch.object(VBrainHook, "create_repository", autospec=True, return_value="repo-1")
     execute_job = mocker.patch.object(VBrainHook, "execute_job", autospec=True, return_value="job-1")
     mocker.patch.object(VBrainHook, "get_job_status", autospec=True, return_value=status("finished"))
     mocker.patch.object(VBrainHook, "get_job_result", autospec=True, return_value={"value": value})
@@ -235,8 +251,10 @@ def test_the_dag_branches_on_the_output(
 
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
     assert (states[taken], states[skipped]) == ("success", "skipped")
-    # The templates were rendered before the hook was called: "{{ params.repository_id }}".
-    assert execute_job.call_args.args[1] == "forecasts"
+    # The new repository's id went from one task to the next through XCom.
+    execute_job.assert_called_once_with(
+        mocker.ANY, "repo-1", params={"a": 10, "b": 20}, metadata=mocker.ANY, input_file=None
+    )
 
 
 # [END howto_testing_dag_test]

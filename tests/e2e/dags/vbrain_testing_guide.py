@@ -1,7 +1,8 @@
 """The DAG of docs/testing.md: a team's own logic around a VBrain job.
 
-It runs the ``Tutorial`` application, then branches on the job's output. The recipes in
-tests/docs/test_testing_recipes.py test it without a server (the hook patched) and with one.
+It runs the ``Tutorial`` application in a new repository, then branches on the job's output. The
+recipes in tests/docs/ test it without a server (the hook's methods patched) and end to end
+against the emulator.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ try:
 except ImportError:  # Airflow 2
     from airflow.decorators import dag, task  # type: ignore[no-redef,attr-defined]
 
-from airflow_provider_vbrain.operators.vbrain import VBrainExecuteJobOperator
+from airflow_provider_vbrain.operators.vbrain import (
+    VBrainCreateRepositoryOperator,
+    VBrainExecuteJobOperator,
+)
 
 
 # [START howto_testing_dag]
@@ -25,11 +29,13 @@ def choose_route(ti: Any = None) -> str:
     return "plan_by_hand" if result["value"] > 100 else "book_automatically"
 
 
-@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False, params={"repository_id": "forecasts"})
+@dag(schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
 def vbrain_testing_guide():
+    repository = VBrainCreateRepositoryOperator(task_id="create_repository", application_id="Tutorial")
     forecast = VBrainExecuteJobOperator(
         task_id="run_forecast",
-        repository_id="{{ params.repository_id }}",
+        application_id="Tutorial",
+        repository_id=repository.output,
         job_params={"a": 10, "b": 20},
         wait_for_completion=True,
         deferrable=False,
