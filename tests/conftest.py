@@ -97,6 +97,28 @@ def connection_json(url: str, **overrides: Any) -> str:
     return json.dumps(conn)
 
 
+@pytest.fixture(autouse=True)
+def _hooks_left_unpatched() -> Any:
+    """Fail a test that leaves a hook class patched for the tests after it (a mock ``start()``ed and
+    never stopped, an assignment to the class), and undo what it left. ``mocker`` undoes its own
+    patches before this checks (an autouse fixture is set up first, so torn down last)."""
+    module = sys.modules.get("airflow_provider_vbrain.hooks.vbrain")  # the emulator's tests never load it
+    classes = (module.VBrainHook, module.VBrainAsyncHook) if module is not None else ()
+    before = {cls: dict(vars(cls)) for cls in classes}
+    yield
+    left = []
+    for cls, attributes in before.items():
+        now = dict(vars(cls))
+        for name in sorted(attributes.keys() | now.keys()):
+            if now.get(name) is not attributes.get(name):
+                left.append(f"{cls.__name__}.{name}")
+                if name in attributes:
+                    setattr(cls, name, attributes[name])
+                else:
+                    delattr(cls, name)
+    assert not left, f"still patched after the test: {left}"
+
+
 @pytest.fixture
 def vbrain_conn(vbrain_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A ``vbrain_default`` connection to a clean emulator, with fast retries."""

@@ -1,8 +1,11 @@
-"""The one wait loop, driven with canned poll outcomes and a fake clock."""
+"""The one wait loop, driven with canned poll outcomes and a fake clock; and the hook's blocking wait
+on it, with the status endpoint and the sleeps mocked."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from airflow_provider_vbrain.exceptions import (
     VBrainJobTimeoutError,
     VBrainServerError,
 )
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
 
 LOG = logging.getLogger("tests.waiting")
@@ -61,15 +65,19 @@ def test_the_wait_ends_when_the_job_is_over(last: JobStatus, event: EventStatus)
     assert pauses == [10, 10]
 
 
-def test_each_state_change_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    seen: list[JobState] = []
-    wait = JobWait("job-1", "repo-1", poll_interval=1, log=LOG, on_change=lambda s: seen.append(s.state))
+def test_each_state_change_is_logged_once(caplog: pytest.LogCaptureFixture, mocker: Any) -> None:
+    on_change = mocker.Mock()
+    wait = JobWait("job-1", "repo-1", poll_interval=1, log=LOG, on_change=on_change)
     with caplog.at_level(logging.INFO, logger=LOG.name):
         drive(
             wait,
             [status("queued"), status("queued"), status("started"), status("started"), status("finished")],
         )
-    assert seen == [JobState.QUEUED, JobState.STARTED, JobState.FINISHED]
+    assert [c.args[0].state for c in on_change.call_args_list] == [
+        JobState.QUEUED,
+        JobState.STARTED,
+        JobState.FINISHED,
+    ]
     assert [r.getMessage() for r in caplog.records] == [
         "VBrain job job-1 is queued",
         "VBrain job job-1 is started",
@@ -127,3 +135,60 @@ def test_events_travel_without_the_error_object() -> None:
     ended, _ = drive(JobWait("job-1", "repo-1", poll_interval=1, log=LOG), [refused])
     assert set(ended.payload()) == {"status", "job_id", "repository_id", "job_status", "message"}
     assert ended.payload()["status"] == "error"
+
+
+# --------------------------------------------------------------------------- the hook's blocking wait
+
+
+@pytest.fixture
+def slept(mocker: Any) -> list[float]:
+    """The pauses this test's thread asked ``time.sleep`` for; none is really waited. Other threads
+    (a session's emulator, say) keep the real sleep."""
+    pauses: list[float] = []
+    real_sleep, this_thread = time.sleep, threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() != this_thread:
+            return real_sleep(seconds)
+        pauses.append(seconds)
+        return None
+
+    mocker.patch("time.sleep", side_effect=sleep)
+    return pauses
+
+
+def test_the_hooks_wait_polls_on_its_schedule_and_reports_each_change(
+    mocker: Any, slept: list[float]
+) -> None:
+    answers = [status("queued"), status("started"), status("started"), status("finished")]
+    get_job_status = mocker.patch.object(VBrainHook, "get_job_status", autospec=True, side_effect=answers)
+    on_status = mocker.Mock()
+    hook = VBrainHook()
+
+    final = hook.wait_for_job("job-1", "repo-1", poll_interval=30, on_status=on_status)
+
+    assert final is answers[-1]
+    assert slept == [30, 30, 30]  # one pause between polls, none after the last
+    assert get_job_status.call_count == 4
+    get_job_status.assert_called_with(hook, "job-1", "repo-1")
+    assert [c.args[0].state for c in on_status.call_args_list] == [
+        JobState.QUEUED,
+        JobState.STARTED,
+        JobState.FINISHED,
+    ]
+
+
+def test_the_hooks_wait_rides_out_a_failed_poll(mocker: Any, slept: list[float]) -> None:
+    busy = VBrainServerError("GET /api/v1/job/job-1", 503, "busy")
+    mocker.patch.object(VBrainHook, "get_job_status", autospec=True, side_effect=[busy, status("finished")])
+    assert VBrainHook().wait_for_job("job-1", "repo-1", poll_interval=5).state is JobState.FINISHED
+    assert slept == [5]
+
+
+def test_the_hooks_wait_raises_what_ended_it(mocker: Any, slept: list[float]) -> None:
+    refused = VBrainAuthError("GET /api/v1/job/job-1", 403, "Forbidden")
+    mocker.patch.object(VBrainHook, "get_job_status", autospec=True, side_effect=[status("queued"), refused])
+    with pytest.raises(VBrainAuthError) as raised:
+        VBrainHook().wait_for_job("job-1", "repo-1", poll_interval=5)
+    assert raised.value is refused
+    assert slept == [5]

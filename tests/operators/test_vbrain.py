@@ -1,4 +1,5 @@
-"""Operator and sensor behaviour that needs no DAG run: arguments, templating, defaults, events."""
+"""Operator and sensor behaviour that needs no DAG run: arguments, templating, defaults, events, and
+what each task asks of its hook (the hook's methods mocked)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain.exceptions import VBrainError, VBrainInputError
+from airflow_provider_vbrain.exceptions import VBrainError, VBrainInputError, VBrainNotFoundError
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from airflow_provider_vbrain.jobs import JobStatus
 from airflow_provider_vbrain.operators.vbrain import (
     VBrainCreateRepositoryOperator,
     VBrainDeleteJobOperator,
@@ -16,6 +19,7 @@ from airflow_provider_vbrain.operators.vbrain import (
     VBrainExecuteJobOperator,
 )
 from airflow_provider_vbrain.sensors.vbrain import VBrainJobSensor
+from tests.conftest import connection_json
 
 
 def context(try_number: int = 1) -> dict[str, Any]:
@@ -241,3 +245,79 @@ def test_without_start_from_trigger_nothing_changes() -> None:
     sensor = VBrainJobSensor(task_id="s", job_id="j", repository_id="r", deferrable=True)
     assert sensor.start_from_trigger is False
     assert sensor.start_trigger_args is None
+
+
+# --------------------------------------------------------------------------- what a task asks of its hook
+
+
+@pytest.fixture
+def nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``vbrain_default`` (and ``vbrain_other``) pointing at a closed port without retries: a task
+    reads its connection, and a hook method a test forgot to mock fails at once."""
+    for name in ("VBRAIN_DEFAULT", "VBRAIN_OTHER"):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{name}", connection_json("http://127.0.0.1:9", extra={"retry_attempts": 1})
+        )
+
+
+def finished() -> JobStatus:
+    return JobStatus.from_answer("j", "r", 200, {"job_status": "finished"})
+
+
+def test_a_task_builds_its_hook_from_its_rendered_connection_arguments(nowhere: None, mocker: Any) -> None:
+    execute_job = mocker.patch.object(VBrainHook, "execute_job", autospec=True, return_value="j")
+    task = VBrainExecuteJobOperator(
+        task_id="e", repository_id="r", vbrain_conn_id="vbrain_other", application_id="Forecast"
+    )
+    assert task.execute(context()) == "j"
+    hook = execute_job.call_args.args[0]
+    assert (hook.vbrain_conn_id, hook.application_id) == ("vbrain_other", "Forecast")
+
+
+def test_without_waiting_the_execute_operator_submits_and_never_polls(nowhere: None, mocker: Any) -> None:
+    execute_job = mocker.patch.object(VBrainHook, "execute_job", autospec=True, return_value="j")
+    get_job_status = mocker.patch.object(VBrainHook, "get_job_status", autospec=True)
+    get_job_result = mocker.patch.object(VBrainHook, "get_job_result", autospec=True)
+    assert VBrainExecuteJobOperator(task_id="e", repository_id="r").execute(context()) == "j"
+    assert execute_job.call_count == 1
+    get_job_status.assert_not_called()
+    get_job_result.assert_not_called()
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_sensor_without_fetch_result_never_asks_for_the_result(
+    nowhere: None, mocker: Any, deferrable: bool
+) -> None:
+    mocker.patch.object(VBrainHook, "get_job_status", autospec=True, return_value=finished())
+    get_job_result = mocker.patch.object(VBrainHook, "get_job_result", autospec=True)
+    sensor = VBrainJobSensor(
+        task_id="s", job_id="j", repository_id="r", fetch_result=False, deferrable=deferrable
+    )
+    assert sensor.execute(context()) is None
+    get_job_result.assert_not_called()
+
+
+def test_the_delete_operators_delete_once_and_take_already_gone_as_done(mocker: Any) -> None:
+    gone = VBrainNotFoundError("DELETE /api/v1/job/j", 404, "Invalid job_id")
+    delete_job = mocker.patch.object(VBrainHook, "delete_job", autospec=True, side_effect=gone)
+    delete_repository = mocker.patch.object(VBrainHook, "delete_repository", autospec=True)
+    VBrainDeleteJobOperator(task_id="dj", job_id="j", repository_id="r").execute(context())
+    VBrainDeleteRepositoryOperator(task_id="dr", repository_id="r").execute(context())
+    delete_job.assert_called_once_with(mocker.ANY, "j", "r")
+    delete_repository.assert_called_once_with(mocker.ANY, "r")
+
+
+@pytest.mark.parametrize("kind", ["output", "logs"])
+def test_the_download_operator_asks_for_its_kind_only(mocker: Any, tmp_path: Any, kind: str) -> None:
+    where = str(tmp_path / f"j-{kind}.zip")
+    downloads = {
+        name: mocker.patch.object(VBrainHook, f"download_job_{name}", autospec=True, return_value=where)
+        for name in ("output", "logs")
+    }
+    task = VBrainDownloadJobFilesOperator(
+        task_id="d", job_id="j", repository_id="r", destination=str(tmp_path), kind=kind
+    )
+    assert task.execute(context()) == where
+    assert {name: mock.call_count for name, mock in downloads.items()} == {
+        name: int(name == kind) for name in downloads
+    }

@@ -1,4 +1,5 @@
-"""VBrainJobTrigger on a real event loop against the emulator."""
+"""VBrainJobTrigger on a real event loop: against the emulator, and with its status polls and its
+sleeps mocked where only the schedule matters."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact
 from airflow_provider_vbrain._client.waiting import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain._transport.aio import close_shared_session
-from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook, VBrainHook
+from airflow_provider_vbrain.jobs import JobStatus
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 from tests.conftest import API_KEY, ORG, key_leaks
 
@@ -101,6 +103,45 @@ async def test_the_deadline_travels_in_the_trigger(job: Any) -> None:
         or "still queued" in event["message"]
     )
     assert time.monotonic() - started < 2  # the sleep was cut short by the deadline
+
+
+def answer(state: str) -> JobStatus:
+    return JobStatus.from_answer(
+        "job-1", "repo-1", 200 if state in ("finished", "failed") else 202, {"job_status": state}
+    )
+
+
+async def test_the_trigger_polls_every_poll_interval_without_waiting(mocker: Any) -> None:
+    answers = [answer("queued"), answer("started"), answer("finished")]
+    get_job_status = mocker.patch.object(
+        VBrainAsyncHook, "get_job_status", autospec=True, side_effect=answers
+    )
+    sleep = mocker.patch("asyncio.sleep")
+    event = await first_event(VBrainJobTrigger("job-1", "repo-1", poll_interval=60))
+    assert event["status"] == "succeeded"
+    assert [c.args for c in sleep.await_args_list] == [(60,), (60,)]
+    assert get_job_status.await_count == 3
+    get_job_status.assert_awaited_with(mocker.ANY, "job-1", "repo-1")
+
+
+async def test_the_deadline_cuts_the_last_pause_short(mocker: Any) -> None:
+    mocker.patch.object(
+        VBrainAsyncHook, "get_job_status", autospec=True, side_effect=[answer("started"), answer("finished")]
+    )
+    sleep = mocker.patch("asyncio.sleep")
+    trigger = VBrainJobTrigger("job-1", "repo-1", poll_interval=3600, end_time=time.time() + 100)
+    assert (await first_event(trigger))["status"] == "succeeded"
+    ((pause,),) = [c.args for c in sleep.await_args_list]
+    assert 50 < pause <= 100  # what was left of the deadline, not the hour's poll interval
+
+
+async def test_a_passed_deadline_ends_the_wait_without_a_pause(mocker: Any) -> None:
+    mocker.patch.object(VBrainAsyncHook, "get_job_status", autospec=True, return_value=answer("started"))
+    sleep = mocker.patch("asyncio.sleep")
+    trigger = VBrainJobTrigger("job-1", "repo-1", poll_interval=3600, end_time=time.time() - 1)
+    event = await first_event(trigger)
+    assert (event["status"], event["job_status"]) == ("timeout", "started")
+    sleep.assert_not_awaited()
 
 
 async def test_transient_failures_are_tolerated(job: Any, vbrain_conn: Any) -> None:
