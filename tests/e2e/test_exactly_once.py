@@ -260,3 +260,29 @@ def test_retried_dags_never_duplicate(
         assert states["execute"] == "failed", states
         listings = [r for r in conn.requests() if r["method"] == "GET" and r["path"] == "/api/v1/job"]
         assert listings, "the retry never looked for the earlier job"
+
+
+def test_a_retried_dag_reads_only_what_its_run_could_have_created(
+    run_dag: Any, conn: Any, vbrain_emulator_profile: Profile
+) -> None:
+    """A whole DAG, its execute task retried (a poll refused) in a repository whose 40 jobs were
+    created days before the run: the retry lists from the run's start and reads none of them."""
+    repository_id = VBrainHook().create_repository()
+    old = old_jobs(conn, repository_id, 40)
+    conn.clear_requests()
+    conn.inject_fault(403, method="GET", path=STATUS, count=1)
+    dag_run, states, _ = run_dag("e2e_reattach_history", repository_id=repository_id)
+    requests = conn.requests()
+    creates = [r for r in requests if r["method"] == "POST" and r["path"] == "/api/v1/job/execute"]
+    assert len(creates) == 1, creates
+    (new,) = [job["job_id"] for job in jobs_of(conn, repository_id) if job["job_id"] not in old]
+    read = {r["path"].rsplit("/", 1)[-1] for r in requests if r["path"].startswith(STATUS_PREFIX)}
+    assert not read & old, "the retry read jobs created before its DAG run started"
+    listings = [r for r in requests if r["method"] == "GET" and r["path"] == "/api/v1/job"]
+    assert listings, "the retry never looked for the earlier job"
+    assert all(r["query"].get("from_date") for r in listings), listings
+    if tells_jobs_apart(vbrain_emulator_profile):
+        assert state(dag_run) == "success", states
+        assert xcom(dag_run, "execute") == new
+    else:
+        assert states["execute"] == "failed", states
