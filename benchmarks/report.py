@@ -272,7 +272,7 @@ def _why_missed(results: dict[str, Any]) -> str:
             "three per job): it goes through Airflow's structlog processors and secrets masker and a "
             "write to the task log, about a fifth of the client's profiled time; with logging at "
             "WARNING the same run measured about 1.2" + X + ". The rest is the provider's own work per "
-            "poll, about 38 Python calls: the retry core (`_exchange.exchange`, a generator), the "
+            "poll, about 38 Python calls: the retry core (`_client.exchange.exchange`, a generator), the "
             "answer read within `max_answer_bytes` and typed into a `JobStatus`, the wait loop's "
             "failure, deadline and state-change bookkeeping: the features (retries honouring "
             "`Retry-After`, bounded reads, typed errors, deadlines, a task log that shows progress) "
