@@ -119,8 +119,8 @@ def lookup_since(context: Any) -> datetime | None:
     Every try of a task instance runs in one DAG run, after that run started, and XComs do not
     outlive a try, so the run's start (``dag_run.start_date``, on every Airflow line) is the
     earliest moment a retry can know its first try could have created anything. Clearing a task
-    restarts its run (Airflow sets the run's start again), so a cleared task does not find what
-    was created before the clear: it runs again.
+    of a run that ended restarts the run (Airflow sets its start again): that task does not find
+    what was created before the clear, and runs again.
     """
     getter = getattr(context, "get", None)
     dag_run = getter("dag_run") if callable(getter) else None
