@@ -12,6 +12,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import retry_lookup
 from _common import DOCS, RESULTS
 
 PNG = DOCS / "_static" / "benchmarks.png"
@@ -143,6 +144,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 added < 30,
             )
         )
+    lookup = retry_lookup.target(results)
+    if lookup:
+        rows.append(lookup)
     return rows
 
 
@@ -207,7 +211,8 @@ def markdown(results: dict[str, Any]) -> str:
         "tutorial's loop in a `PythonOperator` (`requests` + `time.sleep(10)`), and Airflow's generic HTTP "
         "provider (`HttpOperator` + deferrable `HttpSensor`, whose `HttpSensorTrigger` opens a new aiohttp "
         "session on every poll). All numbers on this page come from one run of `make bench` "
-        "(raw data: `benchmarks/results/latest.json`); ratios compare measurements of that same run.\n"
+        "(raw data: `benchmarks/results/latest.json`), or of one benchmark alone where its section says "
+        "when; ratios compare measurements of that same run.\n"
     )
     add(
         f"Machine: {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, "
@@ -227,13 +232,16 @@ def markdown(results: dict[str, Any]) -> str:
     _triggerer_section(results, add)
     _worker_section(results, add)
     _parse_section(results, add)
+    retry_lookup.section(results, add)
     add("## Running them\n")
     add(
         "`make bench` runs everything (under ten minutes on the machine above) and rewrites "
         "`benchmarks/results/latest.json`, this page and its chart; `python benchmarks/report.py` "
         "rebuilds the page from the JSON alone. `make bench-check` (part of `make test`) runs each "
         "benchmark once at a tiny size and writes nothing: it keeps the scripts working and is not a "
-        "measurement. `python benchmarks/run.py --only triggerer` (or `worker_slot`, `parse`) runs one.\n"
+        "measurement. `python benchmarks/run.py --only triggerer` (or `worker_slot`, `parse`, "
+        "`retry_lookup`) runs one; its results replace its own in the JSON and on this page, the others "
+        "are kept as measured (the machine and date above are the full run's).\n"
     )
     return "\n".join(out).rstrip() + "\n"
 
@@ -264,7 +272,7 @@ def _why_missed(results: dict[str, Any]) -> str:
             "three per job): it goes through Airflow's structlog processors and secrets masker and a "
             "write to the task log, about a fifth of the client's profiled time; with logging at "
             "WARNING the same run measured about 1.2" + X + ". The rest is the provider's own work per "
-            "poll, about 38 Python calls: the retry core (`_exchange.exchange`, a generator), the "
+            "poll, about 38 Python calls: the retry core (`_client.exchange.exchange`, a generator), the "
             "answer read within `max_answer_bytes` and typed into a `JobStatus`, the wait loop's "
             "failure, deadline and state-change bookkeeping: the features (retries honouring "
             "`Retry-After`, bounded reads, typed errors, deadlines, a task log that shows progress) "

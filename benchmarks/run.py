@@ -2,7 +2,8 @@
 
 Full runs write ``benchmarks/results/latest.json``, ``docs/benchmarks.md`` and
 ``docs/_static/benchmarks.png``. Quick runs do every benchmark once at a tiny size, only to keep the
-scripts working, and exit non-zero when one breaks.
+scripts working, and exit non-zero when one breaks. ``--only NAME`` (repeatable) runs those alone;
+written, their results replace theirs in ``results/latest.json``, the others' are kept.
 
 ``--point N:TRANSPORT`` (repeatable) measures only the triggerer load at those points, each poller of
 ``--pollers`` (default ``vbrain,bare``) in its own client process, and writes nothing: for checking a
@@ -28,11 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 import parse_cost
 import report
+import retry_lookup
 import triggerer_load
 import worker_slot
 from _common import RESULTS, machine_facts, temp_dir
 
-BENCHMARKS = ("triggerer", "worker_slot", "parse")
+BENCHMARKS = ("triggerer", "worker_slot", "parse", "retry_lookup")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     if "parse" in chosen and "parse" not in results:
         say("DAG-parse cost")
         attempt("parse", lambda: parse_cost.run(args.quick, log_dir, say))
+    if "retry_lookup" in chosen:
+        say("retry lookup: requests before a retry decides, against the repository's size")
+        attempt("retry_lookup", lambda: retry_lookup.run(args.quick, log_dir, say))
     results["total_s"] = round(time.monotonic() - started, 1)
     say(f"done in {results['total_s']:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     if failed:
@@ -100,10 +105,25 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(_common.TEMP_ROOT, ignore_errors=True)
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
+        if args.only:
+            results = _merged(results, chosen)
         (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
         report.write(results)
         say("wrote benchmarks/results/latest.json, docs/benchmarks.md, docs/_static/benchmarks.png")
     return 0
+
+
+def _merged(results: dict[str, Any], chosen: list[str]) -> dict[str, Any]:
+    """``--only``: the chosen benchmarks' results written over theirs in the saved run; the others
+    (and the saved run's machine facts, date and total) kept as they were measured."""
+    saved_file = RESULTS / "latest.json"
+    if not saved_file.exists():
+        return results
+    saved = json.loads(saved_file.read_text())
+    for name in chosen:
+        saved[name] = results[name]
+        saved.setdefault("durations_s", {})[name] = results["durations_s"][name]
+    return saved
 
 
 def _point(text: str) -> tuple[int, str]:

@@ -111,6 +111,9 @@ def test_the_probe_passes_and_deletes_everything_it_created(probed: Run) -> None
     verdict, did, _ = probed.row("clean-up")
     assert verdict == "ok"
     assert re.search(r"deleted job \S+ and repositories \d+, \d+$", did), did
+    # The emulator reads from_date as UTC, as the provider writes it.
+    verdict, did, _ = probed.row("listing dates")
+    assert (verdict, did) == ("ok", "from_date in UTC, 10 minutes before the submit, lists the job"), did
 
 
 def test_the_table_says_whether_reattach_for_jobs_is_available(

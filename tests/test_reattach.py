@@ -7,14 +7,17 @@ rules themselves, driven with canned lookups and a fake clock.
 
 from __future__ import annotations
 
+import io
 import logging
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._tasks.reattach import Lookup, Reattach, Seen, Tag, _decide, _metadata
+from airflow_provider_vbrain._tasks.reattach import Lookup, Reattach, Seen, Tag, _decide, _metadata, find_job
+from airflow_provider_vbrain._tasks.tag import LOOKUP_MARGIN, file_fingerprint, lookup_since
 from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainReattachUnknownError
 from airflow_provider_vbrain.jobs import JobStatus
 
@@ -250,3 +253,154 @@ def test_a_lost_answer_without_reattach_fails_at_once() -> None:
         fake.reattach(enabled=False).create(fake.create)
     assert caught.value is LOST
     assert (fake.creates, fake.sleeps) == (1, [])
+
+
+# ---------------------------------------------------------------- what a lookup reads
+
+
+class FakeHook:
+    """Jobs listed in creation order (as the emulator lists them), each read counted."""
+
+    def __init__(self, *statuses: JobStatus, repository_metadata: Any = None) -> None:
+        self.statuses = {status.job_id: status for status in statuses}
+        self.repository_metadata = repository_metadata
+        self.listed_from: list[Any] = []
+        self.read: list[str] = []
+
+    def list_jobs(self, repository_id: str, from_date: Any = None, to_date: Any = None) -> list[str]:
+        self.listed_from.append(from_date)
+        return list(self.statuses)
+
+    def get_job_status(self, job_id: str, repository_id: str) -> JobStatus:
+        self.read.append(job_id)
+        return self.statuses[job_id]
+
+    def get_repository(self, repository_id: str) -> dict[str, Any]:
+        self.read.append("repository")
+        return {"metadata": self.repository_metadata}
+
+
+def test_a_lookup_stops_at_the_first_reusable_job_reading_the_newest_first() -> None:
+    mine = tag().metadata(None)
+    hook = FakeHook(
+        *(job(f"other{n}", "finished", metadata={"team": "x"}) for n in range(50)),
+        job("mine", "started", metadata=mine),
+    )
+    since = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    found = find_job(hook, "repo", tag(), since)  # type: ignore[arg-type]
+    assert (found.seen, found.value.job_id if found.value else None) == (Seen.FOUND, "mine")
+    assert hook.listed_from == [since]
+    assert hook.read == ["mine", "repository"]  # one status, the repository's details once
+
+
+def test_a_failed_job_does_not_stop_the_lookup_a_reusable_one_may_follow() -> None:
+    mine = tag().metadata(None)
+    # Listed in an order the lookup cannot trust: the newer, running job comes first.
+    hook = FakeHook(job("new", "started", metadata=mine), job("old", "failed", metadata=mine))
+    found = find_job(hook, "repo", tag())  # type: ignore[arg-type]
+    assert found.value is not None
+    assert (found.seen, found.value.job_id) == (Seen.FOUND, "new")
+    only_failed = FakeHook(job("a", "failed", metadata=mine), job("b", "started", metadata={"team": "x"}))
+    found = find_job(only_failed, "repo", tag())  # type: ignore[arg-type]
+    assert found.value is not None
+    assert (found.seen, found.value.job_id, found.value.state.value) == (Seen.FOUND, "a", "failed")
+    assert sorted(only_failed.read) == ["a", "b", "repository"]
+
+
+def test_a_lookup_still_never_guesses_absent() -> None:
+    # Status answers that carry the repository's metadata: each job read, then "cannot tell".
+    repository = {"team": "ops"}
+    hook = FakeHook(
+        job("a", metadata=repository), job("b", metadata=repository), repository_metadata=repository
+    )
+    lookup = find_job(hook, "repo", tag())  # type: ignore[arg-type]
+    assert lookup.seen is Seen.UNKNOWN
+    assert {status.job_id for status in lookup.candidates} == {"a", "b"}
+    assert hook.read.count("repository") == 1
+
+
+# ---------------------------------------------------------------- the lookups' window
+
+
+@pytest.mark.parametrize(
+    ("started", "since"),
+    [
+        pytest.param(
+            datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc),
+            datetime(2026, 2, 28, 23, 50, tzinfo=timezone.utc),
+            id="aware",
+        ),
+        pytest.param(
+            datetime(2026, 3, 1, 12, 0), datetime(2026, 2, 28, 23, 50, tzinfo=timezone.utc), id="naive-is-utc"
+        ),
+        pytest.param(None, None, id="unknown"),
+    ],
+)
+def test_lookups_list_from_the_dag_runs_start_less_the_margin(started: Any, since: Any) -> None:
+    assert timedelta(hours=12, minutes=10) == LOOKUP_MARGIN
+    run = {"dag_run": SimpleNamespace(start_date=started)}
+    assert lookup_since({**CONTEXT, **run}) == since
+    assert lookup_since(CONTEXT) is None  # no DAG run: list everything, as before
+
+
+# ---------------------------------------------------------------- input files in object storage
+
+
+class StoredFile:
+    """An object-storage path whose store answers ``info()``; reading its content is counted."""
+
+    protocol = "s3"
+
+    def __init__(self, content: bytes, **info: Any) -> None:
+        self.name = "sales.csv"
+        self.path = "bucket/sales.csv"
+        self.content = content
+        self.opened = 0
+        self.fs = SimpleNamespace(
+            info=lambda path: {"name": path, "size": len(content), "type": "file", **info}
+        )
+
+    def open(self, mode: str = "rb") -> Any:
+        self.opened += 1
+        return io.BytesIO(self.content)
+
+
+def test_a_stored_input_is_fingerprinted_by_what_its_store_knows_not_read() -> None:
+    first = StoredFile(b"a,b\n1,2\n", ETag='"9b2cf535f27731c974343645a3985328"')
+    assert file_fingerprint(first) == {
+        "name": "sales.csv",
+        "size": 8,
+        "ETag": '"9b2cf535f27731c974343645a3985328"',
+    }
+    assert first.opened == 0  # read once, by the upload alone
+    changed = StoredFile(b"a,b\n1,3\n", ETag='"0f5ce0e1e0ad4bd1f1e46a87ba8c9c2e"')
+    assert tag(input_file=changed).fingerprint != tag(input_file=first).fingerprint
+    assert (
+        tag(input_file=StoredFile(b"a,b\n1,2\n", ETag=first.fs.info("")["ETag"])).fingerprint
+        == tag(input_file=first).fingerprint
+    )
+
+
+@pytest.mark.parametrize(
+    ("info", "key"),
+    [
+        pytest.param({"md5Hash": "m", "etag": "e", "generation": "1"}, "md5Hash", id="gcs-checksum-first"),
+        pytest.param(
+            {"content_settings": {"content_md5": bytearray(b"\x01\x02")}, "etag": "e"},
+            "content_md5",
+            id="azure-md5",
+        ),
+        pytest.param({"mtime": 1700000000.0}, "mtime", id="sftp-mtime"),
+    ],
+)
+def test_the_best_content_key_of_a_store_is_used(info: dict[str, Any], key: str) -> None:
+    stored = StoredFile(b"x", **info)
+    assert key in (file_fingerprint(stored) or {})
+    assert stored.opened == 0
+
+
+def test_a_store_that_knows_only_the_size_is_hashed() -> None:
+    stored = StoredFile(b"a,b\n1,2\n")
+    fingerprint = file_fingerprint(stored) or {}
+    assert (fingerprint["size"], stored.opened) == (8, 1)
+    assert "sha256" in fingerprint

@@ -1,10 +1,9 @@
 """Did an earlier attempt already create this? The one owner of that question.
 
-The create operators tag what they create: its metadata holds, under
-:data:`AIRFLOW_METADATA_KEY`, the task's identity (dag, task, run, map index,
-the same on every try) and a fingerprint of the request (params, metadata,
-input file). When a try runs again, or a create's answer was lost, they look
-for it here. A lookup answers *found*, *proven absent*, or *cannot tell*:
+The create operators tag what they create (:class:`.tag.Tag`: the task's identity and a
+fingerprint of the request, under :data:`.tag.AIRFLOW_METADATA_KEY`). When a try runs again, or a
+create's answer was lost, they look for it here. A lookup answers *found*, *proven absent*, or
+*cannot tell*:
 
 - *found* needs a repository or job whose own metadata carries the tag;
 - *proven absent* needs every listed repository or job ruled out by its own
@@ -12,6 +11,11 @@ for it here. A lookup answers *found*, *proven absent*, or *cannot tell*:
   echo a job's metadata at all (some job's metadata, read as an object or a
   JSON string, that is not the repository's);
 - anything else *cannot tell*, which is never taken for "absent".
+
+A lookup costs what the task's tries could have created, not the repository's size: it lists from
+``since`` (:func:`.tag.lookup_since`: the DAG run's start, less a margin), reads what is listed from
+the end (the newest first where the listing is oldest first, as the emulator's is) and stops at the
+first reusable match, which nothing read after it could change.
 
 The rules for acting on the answer (:class:`Reattach`): after a create whose
 answer was lost, the listing is re-read for a settle time and what is found
@@ -25,15 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from airflow_provider_vbrain._airflow.files import InputFile
-from airflow_provider_vbrain._transport.sink import is_local
+from airflow_provider_vbrain._tasks.tag import AIRFLOW_METADATA_KEY, Tag, lookup_since
 from airflow_provider_vbrain.exceptions import (
     VBrainMaybeCreatedError,
     VBrainNotFoundError,
@@ -44,6 +46,7 @@ from airflow_provider_vbrain.jobs import JobState, JobStatus
 if TYPE_CHECKING:
     from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 
+# Tag, its metadata key and the lookups' window live in .tag; importable from here as before.
 __all__ = [
     "AIRFLOW_METADATA_KEY",
     "ON_UNKNOWN_CHOICES",
@@ -53,19 +56,17 @@ __all__ = [
     "Tag",
     "find_job",
     "find_repository",
+    "lookup_since",
 ]
 
 T = TypeVar("T")
 
-#: The metadata key under which the operators record the Airflow task that created a repository or job.
-AIRFLOW_METADATA_KEY = "airflow"
 #: What a retry does when the server's answers cannot tell whether an earlier try created the job.
 ON_UNKNOWN_CHOICES = ("fail", "submit")
 #: Seconds a lost create's object is looked for before the try gives up (the listing may lag).
 DEFAULT_SETTLE_SECONDS = 20.0
 #: At most this many candidates are named in an error.
 _NAMED = 10
-_CHUNK = 1024 * 1024
 
 
 class Seen(enum.Enum):
@@ -92,70 +93,40 @@ class Lookup(Generic[T]):
     candidates: tuple[T, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Tag:
-    """What a create records about itself: the task that asked, and a fingerprint of what it asked.
-
-    :param identity: dag id, task id, run id and map index.
-    :param fingerprint: a digest of the request; a changed request is never mistaken for an old one.
-    """
-
-    identity: Mapping[str, Any]
-    fingerprint: str
-
-    @classmethod
-    def of(
-        cls,
-        context: Any,
-        params: Mapping[str, Any] | None,
-        metadata: Mapping[str, Any] | None,
-        input_file: InputFile | None,
-    ) -> Tag:
-        """The tag of a task instance's create request."""
-        ti = context["ti"]
-        identity = {
-            "dag_id": ti.dag_id,
-            "task_id": ti.task_id,
-            "run_id": ti.run_id,
-            "map_index": ti.map_index,
-        }
-        request = {"params": params, "metadata": metadata, "input_file": _file_digest(input_file)}
-        canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
-        return cls(identity, hashlib.sha256(canonical.encode()).hexdigest())
-
-    def metadata(self, user_metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The metadata to send: the user's, with the tag under :data:`AIRFLOW_METADATA_KEY`."""
-        return {**(user_metadata or {}), AIRFLOW_METADATA_KEY: {**self.identity, "request": self.fingerprint}}
-
-    def names(self, metadata: Mapping[str, Any]) -> bool | None:
-        """Whether ``metadata`` carries this tag: True, False, or None when it names this task
-        but for a different request (the task ran again with other params, metadata or input)."""
-        recorded = metadata.get(AIRFLOW_METADATA_KEY)
-        if not isinstance(recorded, Mapping):
-            return False
-        if {key: recorded.get(key) for key in self.identity} != dict(self.identity):
-            return False
-        return True if recorded.get("request") == self.fingerprint else None
-
-
 # --------------------------------------------------------------------------- lookups
 
 
-def find_job(hook: VBrainHook, repository_id: str, tag: Tag) -> Lookup[JobStatus]:
+def find_job(
+    hook: VBrainHook, repository_id: str, tag: Tag, since: datetime | str | None = None
+) -> Lookup[JobStatus]:
     """The newest job of a repository tagged with ``tag``, or why there is none, or why it cannot tell.
 
-    Reads every job's status and the repository's details once: its cost grows with the
-    repository's job count.
+    Lists the jobs created since ``since`` (None: all of them) and reads their statuses from the end
+    of the listing, stopping at the first tagged job that did not fail: reused, it is the answer
+    whatever the others say. Otherwise every listed job is read (one request each), and the
+    repository's details once, when a status answer first carries metadata.
     """
-    jobs = hook.list_jobs(repository_id)
+    jobs = hook.list_jobs(repository_id, from_date=since)
     if not jobs:
         return Lookup(Seen.ABSENT)
-    repository_metadata = _metadata(hook.get_repository(repository_id))
-    statuses = [status for _, status in _skipping_gone(lambda j: hook.get_job_status(j, repository_id), jobs)]
-    # A status answer's metadata equal to the repository's is the repository's (the reference's
-    # example of this answer shows repository details), not evidence about the job.
-    own = [(status, _metadata(status.body)) for status in statuses]
-    own = [(status, None if meta == repository_metadata else meta) for status, meta in own]
+    repository: list[dict[str, Any] | None] = []
+
+    def repository_metadata() -> dict[str, Any] | None:
+        if not repository:
+            repository.append(_metadata(hook.get_repository(repository_id)))
+        return repository[0]
+
+    own: list[tuple[JobStatus, dict[str, Any] | None]] = []
+    read = _skipping_gone(lambda j: hook.get_job_status(j, repository_id), _newest_first(jobs))
+    for _, status in read:
+        meta = _metadata(status.body)
+        # A status answer's metadata equal to the repository's is the repository's (the reference's
+        # example of this answer shows repository details), not evidence about the job.
+        if meta is not None and meta == repository_metadata():
+            meta = None
+        own.append((status, meta))
+        if meta is not None and tag.names(meta) and not _failed(status):
+            return Lookup(Seen.FOUND, status)
     return _decide(
         own,
         tag,
@@ -169,9 +140,17 @@ def find_job(hook: VBrainHook, repository_id: str, tag: Tag) -> Lookup[JobStatus
 def find_repository(hook: VBrainHook, tag: Tag, since: datetime | str | None) -> Lookup[str]:
     """The newest repository created since ``since`` and tagged with ``tag``.
 
-    Reads the details of each repository listed, so bound it with ``since``.
+    Reads the details of each repository listed, from the end of the listing, until one carries
+    the tag (a repository is always reusable), so bound it with ``since``.
     """
-    details = list(_skipping_gone(hook.get_repository, hook.list_repositories(from_date=since)))
+    details: list[tuple[str, dict[str, Any]]] = []
+    for repository_id, body in _skipping_gone(
+        hook.get_repository, _newest_first(hook.list_repositories(from_date=since))
+    ):
+        metadata = _metadata(body)
+        if metadata is not None and tag.names(metadata):
+            return Lookup(Seen.FOUND, repository_id)
+        details.append((repository_id, body))
     own = [(repository_id, _metadata(body)) for repository_id, body in details]
     return _decide(
         own,
@@ -181,6 +160,13 @@ def find_repository(hook: VBrainHook, tag: Tag, since: datetime | str | None) ->
         no_evidence="",
         created_on={repository_id: str(body.get("created_on", "")) for repository_id, body in details},
     )
+
+
+def _newest_first(ids: list[str]) -> list[str]:
+    """A listing read from its end. The reference states no order and ids tell none (job ids are
+    UUIDs); a listing oldest first, as the emulator's, then gives the newest first. Only the cost,
+    and which of two tagged jobs that both ran is reused, depend on it."""
+    return list(reversed(list(dict.fromkeys(ids))))
 
 
 def _decide(
@@ -235,20 +221,6 @@ def _skipping_gone(read: Callable[[str], T], ids: Iterable[str]) -> Iterator[tup
             yield item_id, read(item_id)
         except VBrainNotFoundError:
             continue
-
-
-def _file_digest(input_file: InputFile | None) -> dict[str, Any] | None:
-    """Name, size and SHA-256 of an input file, read in chunks (memory stays flat)."""
-    if input_file is None:
-        return None
-    name = str(getattr(input_file, "name", "") or input_file).rsplit("/", 1)[-1]
-    digest, size = hashlib.sha256(), 0
-    local = is_local(input_file)
-    with open(input_file, "rb") if local else input_file.open("rb") as file:  # type: ignore[union-attr]
-        while chunk := file.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return {"name": name, "size": size, "sha256": digest.hexdigest()}
 
 
 # --------------------------------------------------------------------------- acting on the answer

@@ -15,7 +15,7 @@ from airflow_provider_vbrain._airflow.files import file_safe, location
 from airflow_provider_vbrain._client.endpoints import json_object
 from airflow_provider_vbrain._client.waiting import Outcome, outcome_of
 from airflow_provider_vbrain._tasks import lineage
-from airflow_provider_vbrain._tasks.reattach import Tag, find_job, find_repository
+from airflow_provider_vbrain._tasks.reattach import Tag, find_job, find_repository, lookup_since
 from airflow_provider_vbrain._tasks.task import (
     CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
@@ -85,8 +85,8 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         metadata = json_object("metadata", self.metadata)
         upload = None if self.input_file is None else location(self.input_file)
         tag = Tag.of(context, params, metadata, upload)
-        # Repositories listed from a day back: wide enough for any time zone, narrow enough to read.
-        since = datetime.now(timezone.utc) - timedelta(days=1)
+        # Repositories listed from the DAG run's start (less a margin); a day back if it is unknown.
+        since = lookup_since(context) or datetime.now(timezone.utc) - timedelta(days=1)
         reattach = self.reattach("repository", lambda: find_repository(self.hook, tag, since), str)
         earlier = reattach.earlier() if context["ti"].try_number > 1 else None
         if earlier is not None:
@@ -209,7 +209,9 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         upload = None if self.input_file is None else location(self.input_file)
         tag = Tag.of(context, params, metadata, upload)
         reattach = self.reattach(
-            "job", lambda: find_job(self.hook, self.repository_id, tag), lambda status: status.job_id
+            "job",
+            lambda: find_job(self.hook, self.repository_id, tag, since=lookup_since(context)),
+            lambda status: status.job_id,
         )
         status = reattach.earlier() if context["ti"].try_number > 1 else None
         job_id = (

@@ -54,6 +54,7 @@ class Probe(RepositoryChecks, JobChecks):
         )
         self.status_body(repository, job)
         if listed:  # the lookup reads the listing: before the job is listed it proves nothing
+            self.listing_dates(repository, job)
             self.job_lookup(repository, job)
         over = self.wait(repository, job)
         self.download("download: job logs", endpoints.download_job_logs(job, repository))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import time
 import zipfile
+from datetime import datetime, timedelta, timezone
 
 from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.http import Response, clip
 from airflow_provider_vbrain._tasks.reattach import Seen, find_job
+from airflow_provider_vbrain._tasks.tag import CLOCK_SKEW, LOOKUP_MARGIN
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.jobs import JobState, JobStatus
 from airflow_provider_vbrain.probe._base import FAIL, NOTE, OK, WARN, ProbeBase, contains, decoded, pause
@@ -72,11 +74,40 @@ class JobChecks(ProbeBase):
         else:
             self.report.add(check, NOTE, did, "a job cannot be told by the task that submitted it")
 
+    def listing_dates(self, repository: str, job: str) -> None:
+        """In which time zone the server reads ``from_date``: a retry lists from its DAG run's start
+        less ``LOOKUP_MARGIN``, 12 hours of which are for a server that reads it west of UTC."""
+        check = "listing dates"
+        submitted = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - self.submitted)
+        try:
+            near = job in self.hook.list_jobs(repository, from_date=submitted - CLOCK_SKEW)
+            wide = near or job in self.hook.list_jobs(repository, from_date=submitted - LOOKUP_MARGIN)
+        except VBrainError as err:
+            self.report.add(check, WARN, str(err), "cannot tell")
+            return
+        minutes = f"{CLOCK_SKEW.total_seconds() / 60:.0f} minutes"
+        if near:
+            did = f"from_date in UTC, {minutes} before the submit, lists the job"
+            self.report.add(
+                check, OK, did, "from_date is read as UTC (or east of it): retries find their jobs"
+            )
+        elif wide:
+            did = f"from_date in UTC, {minutes} before the submit, misses the job; 12 hours earlier lists it"
+            means = "from_date is read west of UTC: the lookups' 12-hour margin is what finds a retry's jobs"
+            self.report.add(check, NOTE, did, means)
+        else:
+            did = "from_date 12 hours and 10 minutes before the submit, in UTC, misses the job"
+            self.report.add(check, FAIL, did, "a retry would not find its job: set reattach_on_retry=False")
+
     def job_lookup(self, repository: str, job: str) -> None:
         """What a retried ``VBrainExecuteJobOperator`` would find, by the same lookup."""
         check = "reattach for jobs"
+        # Listed from the submit less the margin, as a retry lists from its DAG run's start.
+        since = (
+            datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - self.submitted) - LOOKUP_MARGIN
+        )
         try:
-            lookup = find_job(self.hook, repository, self.job_tag)
+            lookup = find_job(self.hook, repository, self.job_tag, since)
         except VBrainError as err:
             self.report.add(check, WARN, str(err), "cannot tell")
             return

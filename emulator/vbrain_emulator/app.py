@@ -83,6 +83,7 @@ def _add_control_routes(app: web.Application) -> None:
             web.delete(f"{prefix}/requests", control.clear_requests),
             web.get(f"{prefix}/jobs", control.list_all_jobs),
             web.get(f"{prefix}/repositories", control.list_all_repositories),
+            web.post(f"{prefix}/repositories/{{repository_id}}/jobs", control.add_jobs),
             web.post(f"{prefix}/jobs/{{job_id}}/finish", control.finish_job),
             web.post(f"{prefix}/jobs/{{job_id}}/fail", control.fail_job),
             web.get(f"{prefix}/config", control.get_config),

@@ -20,6 +20,7 @@ from vbrain_emulator.submissions import json_object
 
 __all__ = [
     "add_fault",
+    "add_jobs",
     "clear_faults",
     "clear_requests",
     "fail_job",
@@ -88,6 +89,25 @@ async def fail_job(request: web.Request) -> web.Response:
     state = state_of(request)
     job = state.fail_job(request.match_info["job_id"], error)
     return json_response(200, job.summary(state.clock()))
+
+
+async def add_jobs(request: web.Request) -> web.Response:
+    """``count`` jobs added to a repository, back-dated by ``age_seconds``: a repository with history."""
+    body = await _control_body(request)
+    fields = {"count", "age_seconds", "application_id", "params", "metadata"}
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise EmulatorError(
+            400, f"Unknown field(s): {', '.join(unknown)} (expected {', '.join(sorted(fields))})"
+        )
+    for name in ("params", "metadata"):
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            raise EmulatorError(400, f"{name} must be a JSON object")
+    if body.get("application_id") is not None and not isinstance(body["application_id"], str):
+        raise EmulatorError(400, "application_id must be a string")
+    state = state_of(request)
+    jobs = state.add_jobs(request.match_info["repository_id"], **body)
+    return json_response(201, {"job_ids": [job.job_id for job in jobs]})
 
 
 async def list_all_jobs(request: web.Request) -> web.Response:

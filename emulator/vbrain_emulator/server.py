@@ -292,6 +292,13 @@ class EmulatorServer:
         """Forget the logged requests."""
         self._call(self.state.request_log.clear)
 
+    def add_jobs(self, repository_id: str, count: int = 1, **fields: Any) -> list[str]:
+        """Add ``count`` jobs to a repository; ``fields``: ``age_seconds`` (back-dated by that much),
+        ``application_id``, ``params``, ``metadata`` (see ``POST /_emulator/repositories/{id}/jobs``).
+        Return their ids. :raises EmulatorError: 404 for an unknown repository, 400 for a bad field."""
+        added = self.state.add_jobs
+        return self._call(lambda: [job.job_id for job in added(repository_id, count=count, **fields)])
+
     def finish_job(self, job_id: str) -> dict[str, Any]:
         """End a job now with its application's outcome; return its description.
 

@@ -179,6 +179,53 @@ class EmulatorState(Store):
         job.fail(self.clock(), error)
         return job
 
+    def add_jobs(
+        self,
+        repository_id: str,
+        *,
+        count: int = 1,
+        age_seconds: float = 0.0,
+        application_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[Job]:
+        """Add ``count`` jobs to a repository, created ``age_seconds`` ago (a repository with history).
+
+        The jobs are as :meth:`execute_job` makes them, back-dated: their ``created_on``, the
+        listings' ``from_date``/``to_date`` and their status (over once their durations passed)
+        all follow the date. The request log does not show them.
+
+        :param repository_id: any tenant's repository.
+        :param count: how many, at least 1.
+        :param age_seconds: how long ago they were created, not negative.
+        :param application_id: the application they ran; None: the repository's, else ``Tutorial``.
+        :param params: their own params.
+        :param metadata: their metadata.
+        :raises EmulatorError: 404 for an unknown repository, 400 for a bad count or age.
+        """
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise EmulatorError(400, f"count must be a positive integer, got {count!r}")
+        if not is_number(age_seconds) or age_seconds < 0:
+            raise EmulatorError(400, f"age_seconds must be a number, not negative, got {age_seconds!r}")
+        owned = ((t, r) for t, r in self._tenants.owned_repositories() if r.repository_id == repository_id)
+        owner, repository = next(owned, (None, None))
+        if owner is None or repository is None:
+            raise EmulatorError(404, "Invalid repository_id")
+        application_id = application_id or repository.application_id or "Tutorial"
+        created_at = self.clock() - float(age_seconds)
+        return [
+            self.execute_job(
+                owner,
+                repository_id,
+                application_id=application_id,
+                params=params,
+                metadata=metadata,
+                listing_delay=0.0,
+                created_at=created_at,
+            )
+            for _ in range(count)
+        ]
+
     def all_repositories(self) -> list[dict[str, Any]]:
         """Every repository of every tenant, as the control API describes them."""
         return [repository.summary(tenant) for tenant, repository in self._tenants.owned_repositories()]

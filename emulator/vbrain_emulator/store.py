@@ -199,6 +199,7 @@ class Store:
         metadata: dict[str, Any] | None = None,
         input_files: dict[str, bytes] | None = None,
         listing_delay: float | None = None,
+        created_at: float | None = None,
     ) -> Job:
         """Create a job in a repository and run its application (revealed as time passes).
 
@@ -210,6 +211,8 @@ class Store:
             durations for this job.
         :param input_files: files added to the repository's inputs for this job only.
         :param listing_delay: seconds before it is listed; None: the profile's.
+        :param created_at: when it was created (seconds since the epoch); None: now. Only the control
+            API back-dates jobs.
         :raises EmulatorError: 404 for an unknown repository, 400 for an unknown application or bad
             duration overrides.
         """
@@ -221,7 +224,7 @@ class Store:
         merged_params = {**repository.params, **(params or {})}
         files = {**repository.input_files, **(input_files or {})}
         result, error, detail = run_application(fn, merged_params, files)
-        now = self.clock()
+        now = self.clock() if created_at is None else created_at
         job = Job(
             job_id=str(uuid.uuid4()),
             repository_id=repository_id,
@@ -252,6 +255,8 @@ class Store:
     ) -> list[str]:
         """Return the repository's listed job ids, oldest first, created within the (inclusive) range.
 
+        Oldest first by creation time, also for jobs the control API added back-dated.
+
         :param tenant: ``(organization_id, client_id)``.
         :param repository_id: the repository.
         :param from_date: earliest creation minute, or None.
@@ -260,11 +265,12 @@ class Store:
         """
         repository = self.get_repository(tenant, repository_id, application_id=application_id)
         now = self.clock()
-        return [
-            job_id
-            for job_id, job in repository.jobs.items()
+        listed = [
+            job
+            for job in repository.jobs.values()
             if job.listed_at <= now and in_range(utc(job.created_at), from_date, to_date)
         ]
+        return [job.job_id for job in sorted(listed, key=lambda job: job.created_at)]
 
     def get_job(
         self, tenant: Tenant, repository_id: str, job_id: str, *, application_id: str | None = None

@@ -12,12 +12,15 @@ over real HTTP; ``test_retried_dags_never_duplicate`` runs whole DAGs with ``dag
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from airflow_provider_vbrain._tasks.reattach import Tag
 from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainReattachUnknownError
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.operators.vbrain import VBrainCreateRepositoryOperator, VBrainExecuteJobOperator
@@ -28,6 +31,7 @@ from vbrain_emulator.pytest_plugin import under_profiles
 EXECUTE = r"^/api/v1/job/execute$"
 CREATE_REPOSITORY = r"^/api/v1/repository$"
 STATUS = r"^/api/v1/job/[^/]+$"
+STATUS_PREFIX = "/api/v1/job/"
 #: Every profile; listings lag 0.5 s under eventual-listing, within the operators' 1 s settle time.
 EVERY_PROFILE = under_profiles(*(f"{name}=0.5" if name == "eventual-listing" else name for name in PROFILES))
 pytestmark = EVERY_PROFILE
@@ -50,7 +54,9 @@ def conn(vbrain_emulator_profile: Profile, vbrain_emulator: Any, monkeypatch: py
     return vbrain_emulator
 
 
-def context(try_number: int = 1, task_id: str = "execute") -> dict[str, Any]:
+def context(
+    try_number: int = 1, task_id: str = "execute", run_started: datetime | None = None
+) -> dict[str, Any]:
     ti = SimpleNamespace(
         dag_id="exactly_once",
         task_id=task_id,
@@ -59,7 +65,9 @@ def context(try_number: int = 1, task_id: str = "execute") -> dict[str, Any]:
         try_number=try_number,
         xcom_push=lambda **_: None,
     )
-    return {"ti": ti}
+    return (
+        {"ti": ti} if run_started is None else {"ti": ti, "dag_run": SimpleNamespace(start_date=run_started)}
+    )
 
 
 def execute(repository_id: str, **kwargs: Any) -> VBrainExecuteJobOperator:
@@ -150,6 +158,65 @@ def test_a_changed_request_is_never_reattached_to_the_old_job(
         assert len(jobs_of(conn, repository_id)) == 1
 
 
+#: Three days: older than any DAG run's start less the lookups' margin (12 h 10 min).
+OLD = 3 * 24 * 3600
+
+
+def old_jobs(conn: Any, repository_id: str, count: int) -> set[str]:
+    """``count`` jobs created three days ago by this same task in an older DAG run (same request)."""
+    mine = Tag.of(context(), {"a": 10, "b": 20}, None, None)
+    older_run = Tag({**mine.identity, "run_id": "scheduled__old"}, mine.fingerprint)
+    return set(conn.add_jobs(repository_id, count, age_seconds=OLD, metadata=older_run.metadata(None)))
+
+
+def test_a_retry_reads_what_its_run_could_have_created_not_the_whole_repository(
+    conn: Any, vbrain_emulator_profile: Profile
+) -> None:
+    """A repository with a long history: the retry lists from the DAG run's start (less the
+    margin) and never reads the status of a job created before; the outcome is the same."""
+    repository_id = VBrainHook().create_repository()
+    old = old_jobs(conn, repository_id, 40)
+    run_started = datetime.now(timezone.utc)
+    first = execute(repository_id).execute(context(run_started=run_started))
+    conn.clear_requests()
+    if tells_jobs_apart(vbrain_emulator_profile):
+        assert execute(repository_id).execute(context(try_number=2, run_started=run_started)) == first
+    else:
+        with pytest.raises(VBrainReattachUnknownError, match=first):
+            execute(repository_id).execute(context(try_number=2, run_started=run_started))
+    requests = conn.requests()
+    read = {
+        r["path"].rsplit("/", 1)[-1]
+        for r in requests
+        if r["method"] == "GET" and r["path"].startswith(STATUS_PREFIX)
+    }
+    assert first in read
+    assert not read & old, "the retry read jobs created before its DAG run started"
+    listings = [r for r in requests if r["method"] == "GET" and r["path"] == "/api/v1/job"]
+    assert listings
+    assert all(r["query"].get("from_date") for r in listings)
+    assert [job["job_id"] for job in jobs_of(conn, repository_id) if job["job_id"] not in old] == [first]
+
+
+def test_a_lookup_that_finds_a_running_job_stops_reading(conn: Any, vbrain_emulator_profile: Profile) -> None:
+    """Jobs of other tasks created in the same run after this task's job: once its own job is read
+    (the newest first), none other is."""
+    if not tells_jobs_apart(vbrain_emulator_profile):
+        pytest.skip("status answers without the job's metadata: every listed job must be read")
+    repository_id = VBrainHook().create_repository()
+    run_started = datetime.now(timezone.utc)
+    others = set(conn.add_jobs(repository_id, 20, metadata={"team": "other"}))
+    first = execute(repository_id).execute(context(run_started=run_started))
+    time.sleep(vbrain_emulator_profile.listing_delay)  # listed by the time the retry runs
+    conn.clear_requests()
+    assert execute(repository_id).execute(context(try_number=2, run_started=run_started)) == first
+    read = [
+        r["path"] for r in conn.requests() if r["method"] == "GET" and r["path"].startswith(STATUS_PREFIX)
+    ]
+    assert read == [STATUS_PREFIX + first], read
+    assert others
+
+
 @pytest.mark.parametrize("fault", LOST_ANSWERS)
 def test_a_lost_repository_create_answer_never_makes_a_second_repository(conn: Any, fault: dict) -> None:
     conn.inject_fault(method="POST", path=CREATE_REPOSITORY, count=1, **fault)
@@ -193,3 +260,29 @@ def test_retried_dags_never_duplicate(
         assert states["execute"] == "failed", states
         listings = [r for r in conn.requests() if r["method"] == "GET" and r["path"] == "/api/v1/job"]
         assert listings, "the retry never looked for the earlier job"
+
+
+def test_a_retried_dag_reads_only_what_its_run_could_have_created(
+    run_dag: Any, conn: Any, vbrain_emulator_profile: Profile
+) -> None:
+    """A whole DAG, its execute task retried (a poll refused) in a repository whose 40 jobs were
+    created days before the run: the retry lists from the run's start and reads none of them."""
+    repository_id = VBrainHook().create_repository()
+    old = old_jobs(conn, repository_id, 40)
+    conn.clear_requests()
+    conn.inject_fault(403, method="GET", path=STATUS, count=1)
+    dag_run, states, _ = run_dag("e2e_reattach_history", repository_id=repository_id)
+    requests = conn.requests()
+    creates = [r for r in requests if r["method"] == "POST" and r["path"] == "/api/v1/job/execute"]
+    assert len(creates) == 1, creates
+    (new,) = [job["job_id"] for job in jobs_of(conn, repository_id) if job["job_id"] not in old]
+    read = {r["path"].rsplit("/", 1)[-1] for r in requests if r["path"].startswith(STATUS_PREFIX)}
+    assert not read & old, "the retry read jobs created before its DAG run started"
+    listings = [r for r in requests if r["method"] == "GET" and r["path"] == "/api/v1/job"]
+    assert listings, "the retry never looked for the earlier job"
+    assert all(r["query"].get("from_date") for r in listings), listings
+    if tells_jobs_apart(vbrain_emulator_profile):
+        assert state(dag_run) == "success", states
+        assert xcom(dag_run, "execute") == new
+    else:
+        assert states["execute"] == "failed", states

@@ -296,3 +296,41 @@ def test_a_request_waiting_across_a_reset_is_dropped(api: Api, method: str) -> N
     assert answer.json() == {"error": "The emulator was reset while this request waited"}
     assert api.server.requests() == []
     assert api.get("/repository").json() == []
+
+
+def test_back_dated_jobs_give_a_repository_a_history(api: Api) -> None:
+    """Jobs the control API adds days back: listed by their date (oldest first), over by now."""
+    ctl = f"{api.server.url}/_emulator"
+    repository_id = api.create_repository()
+    new = api.execute(repository_id, json={"params": {"a": 1, "b": 1}})
+    response = requests.post(
+        f"{ctl}/repositories/{repository_id}/jobs",
+        json={"count": 3, "age_seconds": 3 * 86400, "params": {"a": 2, "b": 3}, "metadata": {"run": "old"}},
+        timeout=5,
+    )
+    assert response.status_code == 201
+    old = response.json()["job_ids"]
+    assert len(set(old)) == 3
+    assert api.server.add_jobs(repository_id, 2, age_seconds=86400) != old
+    listed = api.get("/job", repository_id=repository_id).json()
+    assert listed[:3] == old  # oldest first by creation, whenever they were added
+    assert listed[-1] == new
+    today = time.strftime("%Y%m%d0000", time.gmtime())
+    assert api.get("/job", repository_id=repository_id, params={"from_date": today}).json() == [new]
+    status = api.get(f"/job/{old[0]}", repository_id=repository_id)
+    assert (status.status_code, status.json()["job_status"]) == (200, "finished")
+    created = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 3 * 86400))
+    assert status.json()["created_on"].startswith(created)
+    assert status.json()["metadata"] == {"run": "old"}
+    assert [e["path"] for e in api.server.requests()].count("/api/v1/job/execute") == 1  # not logged
+    for body, status_code in (
+        ({"count": 0}, 400),
+        ({"age_seconds": -1}, 400),
+        ({"metadata": [1]}, 400),
+        ({"when": 1}, 400),
+    ):
+        assert (
+            requests.post(f"{ctl}/repositories/{repository_id}/jobs", json=body, timeout=5).status_code
+            == status_code
+        )
+    assert requests.post(f"{ctl}/repositories/nope/jobs", json={}, timeout=5).status_code == 404

@@ -166,6 +166,18 @@ for deferrable in (True, False):
             **FAST,
         )
 
+# The same in a repository with a history the test makes (jobs created days before this run).
+with dag("e2e_reattach_history", repository_id=""):
+    VBrainExecuteJobOperator(
+        task_id="execute",
+        repository_id="{{ params.repository_id }}",
+        job_params=TUTORIAL,
+        wait_for_completion=True,
+        deferrable=False,
+        **RETRIED,
+        **FAST,
+    )
+
 # Files: upload an input, run the CsvSummary application, download output and logs.
 with dag("e2e_files", input_file="", output_folder="", logs_url=""):
     repo = VBrainCreateRepositoryOperator(
