@@ -7,17 +7,16 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_vbrain._client.answers import AnswerBody, not_a_zip
+from airflow_provider_vbrain._client.answers import AnswerBody
 from airflow_provider_vbrain._client.decoding import BodyDecoder, DecodingError
+from airflow_provider_vbrain._client.download import Body, Transfer, download_exchange
 from airflow_provider_vbrain._client.endpoints import ApiRequest
-from airflow_provider_vbrain._client.exchange import Send, exchange
+from airflow_provider_vbrain._client.exchange import Exchange, Send, exchange
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure, clip
 from airflow_provider_vbrain._client.proxy import proxy_failure
-from airflow_provider_vbrain._client.redact import redact_response
 from airflow_provider_vbrain._transport.deadline import Deadline, deadline_adapter
 from airflow_provider_vbrain._transport.multipart import MultipartBody, open_upload
-from airflow_provider_vbrain._transport.sink import Sink, zip_checked
-from airflow_provider_vbrain.exceptions import VBrainAnswerTooLargeError
+from airflow_provider_vbrain._transport.sink import Sink
 
 if TYPE_CHECKING:
     import requests
@@ -62,13 +61,30 @@ class SyncTransport:
     ) -> T:
         """Run ``request`` to its value or typed error; a download's body goes to ``sink``; retries
         are reported to ``log``."""
-        steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
+        if sink is None:
+            steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
+            return self._drive(steps, settings, application_id)
+        transfer = sink.transfer(settings, request)
+        steps = download_exchange(request, settings.retry, transfer, secrets=settings.secrets, log=log)
+        try:
+            return self._drive(steps, settings, application_id, sink, transfer)
+        finally:
+            sink.discard()  # a partial file left by a download that failed for good
+
+    def _drive(
+        self,
+        steps: Exchange[T],
+        settings: VBrainSettings,
+        application_id: str | None,
+        sink: Sink | None = None,
+        transfer: Transfer | None = None,
+    ) -> T:
         command = next(steps)
         while True:
             try:
                 if isinstance(command, Send):
                     outcome: Response | TransportFailure | None = self._send(
-                        settings, application_id, command, sink
+                        settings, application_id, command, sink, transfer
                     )
                 else:
                     time.sleep(command.seconds)
@@ -78,13 +94,22 @@ class SyncTransport:
                 return done.value
 
     def _send(
-        self, settings: VBrainSettings, application_id: str | None, command: Send, sink: Sink | None
+        self,
+        settings: VBrainSettings,
+        application_id: str | None,
+        command: Send,
+        sink: Sink | None,
+        transfer: Transfer | None,
     ) -> Response | TransportFailure:
         import requests
 
         request = command.request
         sent = settings.headers(application_id, request.repository_id, request.accept)
-        deadline = Deadline(settings.timeout)
+        if transfer is None:
+            deadline = Deadline(settings.timeout)
+        else:  # the headers within the timeout, then the body as long as it keeps moving
+            sent.update(transfer.range_headers())
+            deadline = Deadline(transfer.headers_time(), transfer.stall.check_every)
         kwargs: dict[str, Any] = {
             # UTF-8 bytes, as aiohttp sends them: both hooks put the same bytes on the wire.
             "headers": {name: value.encode("utf-8") for name, value in sent.items()},
@@ -97,6 +122,7 @@ class SyncTransport:
             # The connection's proxy for both schemes: requests then ignores HTTP(S)_PROXY and NO_PROXY.
             kwargs["proxies"] = {"http": settings.proxy, "https": settings.proxy}
         log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+        body_started = False
         with open_upload(request.upload) as file:
             if file is not None and request.upload is not None:  # streamed from disk, never whole
                 body = MultipartBody(request.form or {}, request.upload, file)
@@ -115,17 +141,16 @@ class SyncTransport:
                     ) as answer,
                 ):
                     headers = {k.lower(): v for k, v in answer.headers.items()}
-                    if sink is not None and answer.status_code == 200:
-
-                        def refuse(head: bytes) -> Exception:
-                            page = Response(answer.status_code, headers, head)
-                            return not_a_zip(request.endpoint, redact_response(page, settings.secrets))
-
-                        chunks = _bounded(answer, CHUNK, deadline)
-                        if settings.max_download_bytes is not None:
-                            chunks = _capped(chunks, settings.max_download_bytes, request.endpoint)
-                        sink.write(zip_checked(chunks, refuse))
-                        return Response(answer.status_code, headers)
+                    decision = None if transfer is None else transfer.answer(answer.status_code, headers)
+                    if isinstance(decision, Body):
+                        assert sink is not None
+                        assert transfer is not None
+                        body_started = True
+                        _receive(answer, decision, deadline, sink, transfer)
+                        return Response(200, headers)
+                    if decision is not None:
+                        assert sink is not None
+                        return sink.settle(decision)
                     return Response(
                         answer.status_code, headers, _read(answer, settings, request.endpoint, deadline)
                     )
@@ -133,8 +158,37 @@ class SyncTransport:
                 failure = classify(err)
                 if failure.may_have_been_processed and deadline.passed():
                     # Cut at the deadline (a connection never made stays "could not connect").
-                    return TransportFailure(FailureKind.TIMEOUT, _too_slow(settings.timeout, err))
+                    if transfer is not None and body_started:
+                        return TransportFailure(FailureKind.TIMEOUT, _cut(deadline.why, err))
+                    return TransportFailure(FailureKind.TIMEOUT, _too_slow(deadline.seconds, err))
                 return failure
+
+
+def _receive(
+    answer: requests.Response, body: Body, deadline: Deadline, sink: Sink, transfer: Transfer
+) -> None:
+    """Stream a download's body into ``sink`` from byte ``body.offset``, as long as it keeps moving."""
+    left = transfer.left()
+    deadline.move(float("inf") if left is None else left)
+
+    deadline.watch_progress(transfer.cut_reason)
+    sink.begin(body.offset)
+    for chunk in _bounded(answer, CHUNK, deadline):
+        data = transfer.feed(chunk)
+        if data:
+            sink.write(data)
+            sink.progress(transfer)
+    transfer.end()
+    sink.finish()
+
+
+def _cut(why: str | None, err: Exception) -> Exception:
+    """What a download cut in its body failed with: it stalled, or its own deadline passed."""
+    import requests
+
+    failure = requests.exceptions.Timeout(why or "the download was cut at its deadline")
+    failure.__cause__ = err
+    return failure
 
 
 def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterator[bytes]:
@@ -163,16 +217,6 @@ def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterat
     if deadline.expired:
         # The shut-down socket can read as the end of the headers or body: what came is not whole.
         raise requests.exceptions.ReadTimeout("deadline passed")
-
-
-def _capped(chunks: Iterator[bytes], limit: int, endpoint: str) -> Iterator[bytes]:
-    """``chunks``, until they add up to more than ``limit`` bytes (of a download)."""
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > limit:
-            raise VBrainAnswerTooLargeError(endpoint, limit, "max_download_bytes")
-        yield chunk
 
 
 def _read(answer: requests.Response, settings: VBrainSettings, endpoint: str, deadline: Deadline) -> bytes:
