@@ -173,7 +173,7 @@ def _receive(
 
     deadline.watch_progress(transfer.cut_reason)
     sink.begin(body.offset)
-    for chunk in _bounded(answer, CHUNK, deadline):
+    for chunk in _bounded(answer, CHUNK, deadline, as_it_comes=True):
         data = transfer.feed(chunk)
         if data:
             sink.write(data)
@@ -191,16 +191,22 @@ def _cut(why: str | None, err: Exception) -> Exception:
     return failure
 
 
-def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterator[bytes]:
+def _bounded(
+    answer: requests.Response, size: int, deadline: Deadline, *, as_it_comes: bool = False
+) -> Iterator[bytes]:
     """The body, decompressed (by :class:`.BodyDecoder`, never by urllib3), in chunks of at most
     ``size`` bytes, until the deadline. urllib3's errors come out as requests' own, as they would
-    from ``iter_content``."""
+    from ``iter_content``.
+
+    :param as_it_comes: hand over what each read brought (a download's progress is counted as it
+        arrives), rather than waiting for ``size`` bytes.
+    """
     import requests
     from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
     decoder = BodyDecoder(answer.headers.get("content-encoding", ""))
     try:
-        for data in answer.raw.stream(size, decode_content=False):
+        for data in _reads(answer.raw, size, as_it_comes):
             for chunk in decoder.feed(data, size):
                 if deadline.passed():
                     raise requests.exceptions.ReadTimeout("deadline passed")
@@ -217,6 +223,15 @@ def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterat
     if deadline.expired:
         # The shut-down socket can read as the end of the headers or body: what came is not whole.
         raise requests.exceptions.ReadTimeout("deadline passed")
+
+
+def _reads(raw: Any, size: int, as_it_comes: bool) -> Iterator[bytes]:
+    read1 = getattr(raw, "read1", None)  # urllib3 2; 1.26 has only whole reads
+    if not as_it_comes or read1 is None:
+        yield from raw.stream(size, decode_content=False)
+        return
+    while data := read1(size, decode_content=False):
+        yield data
 
 
 def _read(answer: requests.Response, settings: VBrainSettings, endpoint: str, deadline: Deadline) -> bytes:
