@@ -68,6 +68,14 @@ def test_a_trickle_below_the_minimum_stalls_within_the_window() -> None:
     assert second <= 1 + 10 + 10 / 8 + 1, f"the trickle went on until {second} s"
 
 
+def test_a_transfer_gone_silent_stalls_within_a_window_and_a_half() -> None:
+    stall = Stall(10.0, 1000, now=0.0)
+    stall.feed(100_000, 0.5)  # a fast start, then nothing
+    checks = [tick * stall.check_every for tick in range(1, 40)]
+    first = next(at for at in checks if stall.stalled(at))
+    assert 10.5 <= first <= 0.5 + 1.5 * 10, f"stalled at {first} s"
+
+
 def test_stall_rule_keeps_a_bounded_record_however_the_bytes_arrive() -> None:
     stall = Stall(10.0, 1000, now=0.0)
     for tick in range(200_000):  # a byte every 0.5 ms for 100 s
@@ -161,8 +169,8 @@ def test_a_body_that_is_not_a_zip_is_refused_quoting_it_without_secrets() -> Non
     state = transfer(secrets=("KEY-123",))
     state.answer(200, {"content-type": "application/json"})
     assert state.feed(b'{"message": "session KEY-123 ') == b""
+    assert state.feed(b'expired"}') == b""
     with pytest.raises(VBrainAPIError, match="expected a ZIP") as caught:
-        state.feed(b'expired"}')
         state.end()
     assert "KEY-123" not in str(caught.value)
     assert "session" in str(caught.value)
@@ -203,7 +211,7 @@ def test_retries_stop_when_the_download_deadline_leaves_no_time() -> None:
 def test_retries_go_on_while_the_deadline_allows() -> None:
     state = transfer(budget=3600.0)
     steps = download_exchange(OUTPUT, RetryPolicy(max_attempts=3), state, rng=lambda: 0.0)
-    value, sleeps, sends = run(steps, [failure(FailureKind.DISCONNECTED), answer(200, b"")])
+    value, _, sends = run(steps, [failure(FailureKind.DISCONNECTED), answer(200, b"")])
     assert (value, sends) == (b"", 2)
 
 

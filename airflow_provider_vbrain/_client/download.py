@@ -65,9 +65,10 @@ def human_bytes(count: float) -> str:
 class Stall:
     """The stall rule: stalled when fewer than ``min_bytes`` arrived in the last ``window`` seconds.
 
-    Arrivals are kept in buckets of an eighth of the window, each stamped with its start and the
-    count before it, so memory stays flat however the bytes arrive, and the rule errs on the lenient
-    side (by at most an eighth of the window).
+    Arrivals are kept in buckets of at least an eighth of the window, each stamped with its start and
+    the count before it, so memory stays flat however the bytes arrive, and the rule errs on the
+    lenient side. Checks open buckets too: a silent transfer is judged from the check that first
+    saw it silent, so it fails within a window and a half when checked every quarter of one.
     """
 
     def __init__(self, window: float, min_bytes: int, now: float) -> None:
@@ -77,16 +78,20 @@ class Stall:
         self._marks: collections.deque[tuple[float, int]] = collections.deque([(now, 0)])
 
     def feed(self, count: int, now: float) -> None:
-        if now - self._marks[-1][0] >= self.window / 8:
-            self._marks.append((now, self._total))
+        self._mark(now)
         self._total += count
 
     def stalled(self, now: float) -> bool:
+        self._mark(now)  # a silent stretch is marked by the checks: the window moves on without bytes
         marks = self._marks
         while len(marks) > 1 and marks[1][0] <= now - self.window:
             marks.popleft()
         since, before = marks[0]
         return since <= now - self.window and self._total - before < self.min_bytes
+
+    def _mark(self, now: float) -> None:
+        if now - self._marks[-1][0] >= self.window / 8:
+            self._marks.append((now, self._total))
 
     @property
     def check_every(self) -> float:

@@ -137,7 +137,10 @@ class SyncTransport:
                 with (
                     deadline,
                     self.session.request(
-                        request.method, settings.api_url + request.path, timeout=deadline.left(), **kwargs
+                        request.method,
+                        settings.api_url + request.path,
+                        timeout=_waits(deadline, transfer),
+                        **kwargs,
                     ) as answer,
                 ):
                     headers = {k.lower(): v for k, v in answer.headers.items()}
@@ -162,6 +165,14 @@ class SyncTransport:
                         return TransportFailure(FailureKind.TIMEOUT, _cut(deadline.why, err))
                     return TransportFailure(FailureKind.TIMEOUT, _too_slow(deadline.seconds, err))
                 return failure
+
+
+def _waits(deadline: Deadline, transfer: Transfer | None) -> float | tuple[float, float]:
+    """How long one socket operation may wait: the time left; for a download's reads, twice the
+    stall window, so that the stall rule (which names the stall) ends a silent body first."""
+    if transfer is None:
+        return deadline.left()
+    return deadline.left(), 2 * transfer.stall.window
 
 
 def _receive(

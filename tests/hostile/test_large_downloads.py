@@ -77,6 +77,8 @@ def ranged(
         while position < stop:
             if trickle_after is not None and position >= trickle_after:
                 await asyncio.sleep(drip_every)
+                if not drip:  # silence
+                    continue
                 piece = drip
             else:
                 piece = data[position : min(position + block, stop)]
@@ -145,19 +147,21 @@ def test_30MiB_at_400KiB_per_second_downloads_with_the_default_settings(
 
 
 @pytest.mark.parametrize("hook", ["sync", "async"])
+@pytest.mark.parametrize("drip", [b"x" * 100, b""], ids=["trickling", "silent"])
 def test_a_download_trickling_below_the_minimum_rate_fails_within_the_stall_window(
-    server: HostileServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hook: str
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hook: str, drip: bytes
 ) -> None:
-    """A 2 s timeout asks for 2 KiB in every 2 s; 500 B/s after the first 64 KiB is a stall. A
-    stalled attempt is retried as a timeout would be (two attempts here), and nothing is kept."""
+    """A 2 s timeout asks for 2 KiB in every 2 s; 500 B/s after the first 64 KiB is a stall, and so
+    is silence. A stalled attempt is retried as a timeout would be (two attempts here), and nothing
+    is kept."""
     window = 2.0
     connect(monkeypatch, server.url, timeout=window)
-    server.route(OUTPUT, ranged(payload(MiB), trickle_after=64 * KiB))
+    server.route(OUTPUT, ranged(payload(MiB), trickle_after=64 * KiB, drip=drip))
     destination = tmp_path / "out" / "output.zip"
     call = both([str(destination)] * 2)[0 if hook == "sync" else 1]
-    # Each attempt: the stall is seen within the window, an eighth of it (the rule's buckets) and a
-    # quarter of it (how often a silent transfer is checked).
-    bound = 2 * window * (1 + 1 / 8 + 1 / 4) + BACKOFF["retry_max_delay"] + SLACK
+    # Each attempt: the stall is seen within a window and a half (the window, plus the quarter of it
+    # between checks, twice: the check that first sees silence, and the one that finds it stalled).
+    bound = 2 * window * 1.5 + BACKOFF["retry_max_delay"] + SLACK
     (report,) = probe.run_many([call], time_limit=bound + 5)
     expect.clean_failure(report, endpoint=f"/job/{JOB}/output", says=["timed out", "stalled"])
     assert report.elapsed < bound, f"the stall took {report.elapsed:.1f} s to end the download"
