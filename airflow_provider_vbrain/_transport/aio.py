@@ -147,29 +147,36 @@ async def _receive(
     Reads wait at most a quarter of the stall window, so a silent server is noticed as soon as a
     trickling one; the file is written a MiB at a time, in a thread.
     """
+    import aiohttp
+
     await asyncio.to_thread(sink.begin, body.offset)
     decoder = BodyDecoder(fields.get("content-encoding", ""))
     pending = bytearray()
-    while True:
-        try:
-            chunk = await asyncio.wait_for(answer.content.readany(), transfer.stall.check_every)
-        except asyncio.TimeoutError:
-            chunk = None
-        why = transfer.cut_reason()
-        if why is not None:
-            return TransportFailure(FailureKind.TIMEOUT, asyncio.TimeoutError(why))
-        if chunk is None:
-            continue
-        if not chunk:
-            break
-        for piece in decoder.feed(chunk):
-            pending += transfer.feed(piece)
-        if len(pending) >= _WRITE_CHUNK:
-            await asyncio.to_thread(sink.write, bytes(pending))
-            pending.clear()
-            sink.progress(transfer)
-    decoder.finish()
-    transfer.end()
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(answer.content.readany(), transfer.stall.check_every)
+            except asyncio.TimeoutError:
+                chunk = None
+            why = transfer.cut_reason()
+            if why is not None:
+                raise asyncio.TimeoutError(why)
+            if chunk is None:
+                continue
+            if not chunk:
+                break
+            for piece in decoder.feed(chunk):
+                pending += transfer.feed(piece)
+            if len(pending) >= _WRITE_CHUNK:
+                await asyncio.to_thread(sink.write, bytes(pending))
+                pending.clear()
+                sink.progress(transfer)
+        decoder.finish()
+        transfer.end()
+    except (aiohttp.ClientError, asyncio.TimeoutError, DecodingError):
+        # What arrived before the cut is counted as kept: it is written, for the next attempt to resume.
+        await asyncio.to_thread(sink.write, bytes(pending))
+        raise
     await asyncio.to_thread(sink.write, bytes(pending))
     await asyncio.to_thread(sink.finish)
     return Response(200, fields)

@@ -86,6 +86,9 @@ class Sink:
                 folder, name = None, "vbrain-download"
             fd, self._part = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
             self._file = os.fdopen(fd, "r+b")
+        size = self._file.seek(0, os.SEEK_END)
+        if offset > size:  # the transports count only what they wrote: this would leave a hole
+            raise AssertionError(f"resuming at byte {offset} of a partial file of {size} bytes")
         self._file.seek(offset)
         self._file.truncate(offset)
 
