@@ -157,7 +157,6 @@ class Transfer:
         attempt may wait for its answer's headers.
     :param budget: ``download_timeout``: seconds the download may take in all, its retries and their
         waits included; None for no limit.
-    :param resumable: whether the destination can keep a partial file between attempts.
     """
 
     def __init__(
@@ -168,7 +167,6 @@ class Transfer:
         secrets: Sequence[str] = (),
         stall_window: float,
         budget: float | None = None,
-        resumable: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.request = request
@@ -177,7 +175,6 @@ class Transfer:
         self.stall_window = stall_window
         self.budget = budget
         self.deadline = None if budget is None else clock() + budget
-        self.resumable = resumable
         self.clock = clock
         #: Bytes of the file kept so far (written to the destination's partial file).
         self.kept = 0
@@ -193,7 +190,7 @@ class Transfer:
 
     def range_headers(self) -> dict[str, str]:
         """``Range`` (and ``If-Range``) for an attempt that can continue what was kept; else none."""
-        if not (self.resumable and self._can_resume and self.kept >= _SIGNATURE_BYTES):
+        if not (self._can_resume and self.kept >= _SIGNATURE_BYTES):
             return {}
         headers = {"range": f"bytes={self.kept}-"}
         if self._validator:
