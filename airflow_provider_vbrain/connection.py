@@ -19,7 +19,7 @@ from airflow_provider_vbrain._client import wire
 from airflow_provider_vbrain._client.decoding import ACCEPT_ENCODING
 from airflow_provider_vbrain._client.proxy import proxy_secrets, proxy_url_problem
 from airflow_provider_vbrain._client.retry import RetryPolicy
-from airflow_provider_vbrain._client.wire import API_PREFIX, DEFAULT_BASE_URL
+from airflow_provider_vbrain._client.wire import API_PREFIX, DEFAULT_BASE_URL, header_value_problem
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONN_TYPE",
     "DEFAULT_CONN_ID",
+    "DEFAULT_DOWNLOAD_TIMEOUT",
     "DEFAULT_MAX_ANSWER_BYTES",
     "DEFAULT_TIMEOUT",
     "JOB_URL_PLACEHOLDERS",
@@ -40,6 +41,9 @@ CONN_TYPE = "vbrain"
 DEFAULT_CONN_ID = "vbrain_default"
 #: Seconds allowed for each HTTP request when the connection's ``timeout`` extra is unset.
 DEFAULT_TIMEOUT = 60.0
+#: Seconds a download may take in all (retries included) when the ``download_timeout`` extra is
+#: unset: 6 hours, some 8 GiB at 400 KiB/s. Stalled transfers fail long before (see reliability docs).
+DEFAULT_DOWNLOAD_TIMEOUT = 6 * 3600.0
 #: Most bytes of an answer (decompressed) read when the ``max_answer_bytes`` extra is unset.
 DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 
@@ -60,24 +64,6 @@ _CONNECTION_FIELDS = {
 }
 
 
-def header_value_problem(value: str) -> str | None:
-    """Why ``value`` cannot be a header value, or None; the same rule for both hooks.
-
-    HTTP header values are latin-1 text without control characters, and the HTTP libraries
-    refuse (or servers strip) whitespace around them. Both hooks send a value's UTF-8 bytes
-    (aiohttp can send no other), so the sync and async hooks put the same bytes on the wire.
-    """
-    if wire.CONTROL_CHARS.search(value):
-        return "contains a control character (such as a newline)"
-    if value != value.strip():
-        return "starts or ends with whitespace, which HTTP drops or refuses"
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return "holds characters outside latin-1, which an HTTP header cannot carry"
-    return None
-
-
 @dataclasses.dataclass(frozen=True)
 class VBrainSettings:
     """Everything needed to talk to VBrain, read from one Airflow connection.
@@ -89,7 +75,9 @@ class VBrainSettings:
     :param organization_id: sent as ``organization_id``.
     :param client_id: sent as ``client_id``.
     :param application_id: default ``application_id`` for requests, may be None.
-    :param timeout: seconds allowed for each HTTP request, from connecting to the answer's last byte.
+    :param timeout: seconds allowed for each API request, from connecting to the answer's last byte; a
+        download's headers must arrive within it, and its body fails when it stalls for that long.
+    :param download_timeout: seconds a download may take in all, its retries included; None: no limit.
     :param verify: TLS verification: True, False or a CA-bundle path.
     :param retry: how transient failures are retried.
     :param job_url_template: the address of a job's page in VBrain's web UI, with
@@ -109,6 +97,7 @@ class VBrainSettings:
     client_id: str
     application_id: str | None = None
     timeout: float = DEFAULT_TIMEOUT
+    download_timeout: float | None = DEFAULT_DOWNLOAD_TIMEOUT
     verify: bool | str = True
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     job_url_template: str | None = None
@@ -212,6 +201,7 @@ class VBrainSettings:
             client_id=required("extra client_id", extra.get("client_id")),
             application_id=application_id,
             timeout=_positive(conn_id, "timeout", extra.get("timeout"), DEFAULT_TIMEOUT),
+            download_timeout=_download_timeout(conn_id, extra.get("download_timeout")),
             verify=_verify(conn_id, extra.get("verify")),
             retry=_retry_policy(conn_id, extra),
             job_url_template=_job_url_template(conn_id, extra.get("job_url_template")),
@@ -324,6 +314,13 @@ def _positive(conn_id: str, field: str, value: Any, default: float) -> float:
     if not 0 < number < float("inf"):
         raise _config_error(conn_id, f"extra {field}", f"must be a positive number, got {value!r}")
     return number
+
+
+def _download_timeout(conn_id: str, value: Any) -> float | None:
+    """Seconds, or None for ``"none"`` (no limit on a download's time; the stall rule still applies)."""
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return None
+    return _positive(conn_id, "download_timeout", value, DEFAULT_DOWNLOAD_TIMEOUT)
 
 
 def _byte_count(conn_id: str, field: str, value: Any) -> int | None:

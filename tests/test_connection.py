@@ -140,6 +140,25 @@ def test_timeout_and_retry_extras_accept_strings_from_the_ui(monkeypatch: pytest
     assert (settings.retry.max_attempts, settings.retry.base_delay, settings.retry.max_delay) == (2, 0.5, 4.0)
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        pytest.param(None, 6 * 3600.0, id="default-six-hours"),
+        pytest.param("", 6 * 3600.0, id="empty-is-the-default"),
+        pytest.param("900", 900.0, id="text-from-the-ui"),
+        pytest.param(1.5, 1.5, id="number"),
+        pytest.param(" None ", None, id="none-is-no-limit"),
+    ],
+)
+def test_download_timeout_extra(
+    monkeypatch: pytest.MonkeyPatch, written: Any, expected: float | None
+) -> None:
+    extra = {"organization_id": "a", "client_id": "b", "download_timeout": written}
+    settings = settings_for(monkeypatch, raw(extra=extra))
+    assert settings.download_timeout == expected
+    assert settings.timeout == 60.0, "API requests keep their own deadline"
+
+
 def test_connection_is_read_once_and_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     hook = VBrainHook("vbrain_lazy")  # no such connection yet: nothing is read at construction
     monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_LAZY", raw())
@@ -223,6 +242,8 @@ def test_what_the_form_writes_is_read(
         pytest.param({"max_answer_bytes": "1.5"}, "extra max_answer_bytes", id="fractional-answer-cap"),
         pytest.param({"max_download_bytes": "lots"}, "extra max_download_bytes", id="download-cap-text"),
         pytest.param({"max_download_bytes": "nan"}, "extra max_download_bytes", id="download-cap-nan"),
+        pytest.param({"download_timeout": 0}, "extra download_timeout", id="zero-download-timeout"),
+        pytest.param({"download_timeout": "later"}, "extra download_timeout", id="download-timeout-text"),
     ],
 )
 def test_values_no_field_can_mean_are_refused(

@@ -12,7 +12,11 @@ from typing import Any
 
 from airflow_provider_vbrain._client.retry import RetryPolicy
 from airflow_provider_vbrain._client.wire import DEFAULT_BASE_URL
-from airflow_provider_vbrain.connection import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TIMEOUT
+from airflow_provider_vbrain.connection import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_ANSWER_BYTES,
+    DEFAULT_TIMEOUT,
+)
 
 __all__ = [
     "FORM_FIELDS",
@@ -73,10 +77,19 @@ FORM_FIELDS = (
     _FormField(
         "timeout",
         "Timeout (seconds)",
-        f"Seconds allowed for each HTTP request, from connecting to the answer's last byte "
-        f"(default {DEFAULT_TIMEOUT:g}).",
+        f"Seconds allowed for each API request, from connecting to the answer's last byte "
+        f"(default {DEFAULT_TIMEOUT:g}). A download's headers must arrive within it, and a download "
+        "fails when less than 1 KiB per second of it arrived in the last this many seconds.",
         "number",
         default=DEFAULT_TIMEOUT,
+    ),
+    _FormField(
+        "download_timeout",
+        "Download timeout (seconds)",
+        f"Seconds a download (output, logs, input) may take in all, its retries included "
+        f'(default {DEFAULT_DOWNLOAD_TIMEOUT:g}, 6 hours); "none" in the extra JSON for no limit.',
+        "number",
+        default=DEFAULT_DOWNLOAD_TIMEOUT,
     ),
     _FormField(
         "verify",

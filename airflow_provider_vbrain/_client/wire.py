@@ -33,3 +33,21 @@ DATE_FORMAT = "%Y%m%d%H%M"
 
 #: Characters no header value, and so no id sent in one, may hold.
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a header value, or None; the same rule for both hooks.
+
+    HTTP header values are latin-1 text without control characters, and the HTTP libraries
+    refuse (or servers strip) whitespace around them. Both hooks send a value's UTF-8 bytes
+    (aiohttp can send no other), so the sync and async hooks put the same bytes on the wire.
+    """
+    if CONTROL_CHARS.search(value):
+        return "contains a control character (such as a newline)"
+    if value != value.strip():
+        return "starts or ends with whitespace, which HTTP drops or refuses"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "holds characters outside latin-1, which an HTTP header cannot carry"
+    return None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_vbrain._client.answers import AnswerBody
 from airflow_provider_vbrain._client.decoding import BodyDecoder, DecodingError
+from airflow_provider_vbrain._client.download import Body, Transfer, download_exchange
 from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.exchange import Send, exchange
 from airflow_provider_vbrain._client.http import (
@@ -28,6 +29,7 @@ from airflow_provider_vbrain._client.http import (
     clip,
 )
 from airflow_provider_vbrain._client.proxy import proxy_failure
+from airflow_provider_vbrain._transport.sink import Sink
 from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
 
 if TYPE_CHECKING:
@@ -40,6 +42,8 @@ __all__ = ["SHARED_SESSION_CONNECTIONS", "call", "classify", "close_shared_sessi
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Bytes of a download gathered before they are written (in a thread: no disk write on the loop).
+_WRITE_CHUNK = 1024 * 1024
 #: Connections the shared session keeps open at most (requests beyond wait for one to free up).
 SHARED_SESSION_CONNECTIONS = 100
 
@@ -50,25 +54,44 @@ _SESSION_CLOSERS: set[asyncio.Task[None]] = set()
 
 
 async def call(
-    settings: VBrainSettings, application_id: str | None, request: ApiRequest[T], log: Any = None
+    settings: VBrainSettings,
+    application_id: str | None,
+    request: ApiRequest[T],
+    log: Any = None,
+    sink: Sink | None = None,
 ) -> T:
-    """Run ``request`` to its value or typed error; retries are reported to ``log``."""
-    steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
-    command = next(steps)
-    while True:
-        try:
-            if isinstance(command, Send):
-                outcome: Response | TransportFailure | None = await _send(settings, application_id, command)
-            else:
-                await asyncio.sleep(command.seconds)
-                outcome = None
-            command = steps.send(outcome)
-        except StopIteration as done:
-            return done.value
+    """Run ``request`` to its value or typed error; retries are reported to ``log``; a download's
+    body goes to ``sink``, as with the sync transport (its file work in a thread)."""
+    transfer = None if sink is None else sink.transfer(settings, request)
+    if transfer is None:
+        steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
+    else:
+        steps = download_exchange(request, settings.retry, transfer, secrets=settings.secrets, log=log)
+    try:
+        command = next(steps)
+        while True:
+            try:
+                if isinstance(command, Send):
+                    outcome: Response | TransportFailure | None = await _send(
+                        settings, application_id, command, sink, transfer
+                    )
+                else:
+                    await asyncio.sleep(command.seconds)
+                    outcome = None
+                command = steps.send(outcome)
+            except StopIteration as done:
+                return done.value
+    finally:
+        if sink is not None:  # a partial file left by a download that failed for good
+            await asyncio.to_thread(sink.discard)
 
 
 async def _send(
-    settings: VBrainSettings, application_id: str | None, command: Send
+    settings: VBrainSettings,
+    application_id: str | None,
+    command: Send,
+    sink: Sink | None = None,
+    transfer: Transfer | None = None,
 ) -> Response | TransportFailure:
     import aiohttp
 
@@ -77,27 +100,86 @@ async def _send(
         raise VBrainInputError("input_file", "uploads are sent with the sync VBrainHook")
     if log.isEnabledFor(logging.DEBUG):  # the arguments cost a string on every poll otherwise
         log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+    headers = settings.headers(application_id, request.repository_id, request.accept)
+    if transfer is not None:
+        headers.update(transfer.range_headers())
     try:
-        async with shared_session().request(
+        started: Any = shared_session().request(
             request.method,
             settings.api_url + request.path,
-            headers=settings.headers(application_id, request.repository_id, request.accept),
+            headers=headers,
             params=request.query,
             json=request.json_body,
             data=_form_data(request),
-            timeout=_client_timeout(settings.timeout),
+            # A download: its headers within the timeout (below), then its body while it keeps moving.
+            timeout=_client_timeout(None if transfer else settings.timeout),
             ssl=await _ssl_option(settings),
             # The connection's proxy wins; without one the session follows HTTP(S)_PROXY and NO_PROXY.
             proxy=settings.proxy,
             allow_redirects=False,  # a redirect would carry the API key to another host
-        ) as answer:
+        )
+        if transfer is not None:
+            started = await asyncio.wait_for(started, transfer.headers_time())
+        async with started as answer:
             if len(answer.raw_headers) > MAX_HEADERS:
                 broken = BrokenAnswer(f"more than {MAX_HEADERS} header lines")
                 return TransportFailure(FailureKind.DISCONNECTED, broken)
+            fields = {k.lower(): v for k, v in answer.headers.items()}
+            decision = None if transfer is None else transfer.answer(answer.status, fields)
+            if isinstance(decision, Body):
+                assert sink is not None
+                assert transfer is not None
+                return await _receive(answer, decision, sink, transfer, fields)
+            if decision is not None:
+                assert sink is not None
+                return await asyncio.to_thread(sink.settle, decision)
             body = await _read(answer, settings.max_answer_bytes, request.endpoint)
-            return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
+            return Response(answer.status, fields, body)
     except (aiohttp.ClientError, asyncio.TimeoutError, DecodingError) as err:
         return classify(err)
+
+
+async def _receive(
+    answer: aiohttp.ClientResponse, body: Body, sink: Sink, transfer: Transfer, fields: dict[str, str]
+) -> Response | TransportFailure:
+    """Stream a download's body into ``sink`` from byte ``body.offset``, as long as it keeps moving.
+
+    Reads wait at most a quarter of the stall window, so a silent server is noticed as soon as a
+    trickling one; the file is written a MiB at a time, in a thread.
+    """
+    import aiohttp
+
+    await asyncio.to_thread(sink.begin, body.offset)
+    decoder = BodyDecoder(fields.get("content-encoding", ""))
+    pending = bytearray()
+    try:
+        while True:
+            try:
+                chunk = await asyncio.wait_for(answer.content.readany(), transfer.stall.check_every)
+            except asyncio.TimeoutError:
+                chunk = None
+            why = transfer.cut_reason()
+            if why is not None:
+                raise asyncio.TimeoutError(why)
+            if chunk is None:
+                continue
+            if not chunk:
+                break
+            for piece in decoder.feed(chunk):
+                pending += transfer.feed(piece)
+            if len(pending) >= _WRITE_CHUNK:
+                await asyncio.to_thread(sink.write, bytes(pending))
+                pending.clear()
+                sink.progress(transfer)
+        decoder.finish()
+        transfer.end()
+    except (aiohttp.ClientError, asyncio.TimeoutError, DecodingError):
+        # What arrived before the cut is counted as kept: it is written, for the next attempt to resume.
+        await asyncio.to_thread(sink.write, bytes(pending))
+        raise
+    await asyncio.to_thread(sink.write, bytes(pending))
+    await asyncio.to_thread(sink.finish)
+    return Response(200, fields)
 
 
 async def _read(answer: aiohttp.ClientResponse, limit: int, endpoint: str) -> bytes:
@@ -192,7 +274,7 @@ async def close_shared_session() -> None:
 
 
 @functools.lru_cache(maxsize=16)
-def _client_timeout(seconds: float) -> aiohttp.ClientTimeout:
+def _client_timeout(seconds: float | None) -> aiohttp.ClientTimeout:
     import aiohttp
 
     return aiohttp.ClientTimeout(total=seconds)

@@ -24,6 +24,7 @@ import functools
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Deadline", "deadline_adapter"]
@@ -32,17 +33,33 @@ _CURRENT = threading.local()
 
 
 class Deadline:
-    """The time a request may take, counted from entering the ``with`` block."""
+    """The time a request may take, counted from entering the ``with`` block.
 
-    def __init__(self, seconds: float) -> None:
+    A download's deadline also ends the request when :meth:`watch_progress` says it stalled, checked
+    every ``check_every`` seconds, and may be moved once its answer's headers are in (:meth:`move`).
+    """
+
+    def __init__(self, seconds: float, check_every: float | None = None) -> None:
         # Clamped to what a timer (and a socket) can wait: a huge timeout means "no deadline" anyway.
         self.seconds = min(seconds, threading.TIMEOUT_MAX, 365 * 24 * 3600)
         self.expired = False
+        #: Why the request was cut before its deadline (a stalled download), for its error.
+        self.why: str | None = None
         self._at = 0.0
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         self._open = False
+        self._check_every = check_every
+        self._stalled: Callable[[], str | None] | None = None
+
+    def move(self, seconds: float) -> None:
+        """The deadline is now ``seconds`` from now (a download's, once its headers are in)."""
+        self._at = time.monotonic() + min(seconds, threading.TIMEOUT_MAX, 365 * 24 * 3600)
+
+    def watch_progress(self, stalled: Callable[[], str | None]) -> None:
+        """From now on, end the request when ``stalled()`` returns a reason (checked by the timer)."""
+        self._stalled = stalled
 
     def left(self) -> float:
         """Seconds left (at least a millisecond: requests refuses a zero timeout)."""
@@ -64,6 +81,24 @@ class Deadline:
                 return
         _shut(sock)
 
+    def _tick(self) -> None:
+        """The timer: end the request when its time is up or it stalled, else look again later."""
+        why = self._stalled() if self._stalled is not None else None
+        left = self._at - time.monotonic()
+        if why is None and left > 0:
+            with self._lock:
+                if self._open:
+                    self._arm(left)
+            return
+        self.why = why
+        self._expire()
+
+    def _arm(self, left: float) -> None:
+        wait = left if self._check_every is None else min(left, self._check_every)
+        self._timer = threading.Timer(max(wait, 0.001), self._tick)
+        self._timer.daemon = True
+        self._timer.start()
+
     def _expire(self) -> None:
         with self._lock:
             if not self._open:
@@ -76,9 +111,12 @@ class Deadline:
     def __enter__(self) -> Deadline:
         self._at = time.monotonic() + self.seconds
         self._open = True
-        self._timer = threading.Timer(self.seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        if self._check_every is None:
+            self._timer = threading.Timer(self.seconds, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+        else:
+            self._arm(self.seconds)
         _CURRENT.deadline = self
         return self
 
@@ -88,8 +126,9 @@ class Deadline:
             # A socket back in the pool is no longer this request's: the timer must not touch it.
             self._open = False
             self._sockets = []
-        if self._timer is not None:
-            self._timer.cancel()
+            timer = self._timer
+        if timer is not None:
+            timer.cancel()
 
 
 def _watch(connection: Any) -> None:

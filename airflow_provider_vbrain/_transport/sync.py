@@ -7,17 +7,16 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_vbrain._client.answers import AnswerBody, not_a_zip
+from airflow_provider_vbrain._client.answers import AnswerBody
 from airflow_provider_vbrain._client.decoding import BodyDecoder, DecodingError
+from airflow_provider_vbrain._client.download import Body, Transfer, download_exchange
 from airflow_provider_vbrain._client.endpoints import ApiRequest
-from airflow_provider_vbrain._client.exchange import Send, exchange
+from airflow_provider_vbrain._client.exchange import Exchange, Send, exchange
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure, clip
 from airflow_provider_vbrain._client.proxy import proxy_failure
-from airflow_provider_vbrain._client.redact import redact_response
 from airflow_provider_vbrain._transport.deadline import Deadline, deadline_adapter
 from airflow_provider_vbrain._transport.multipart import MultipartBody, open_upload
-from airflow_provider_vbrain._transport.sink import Sink, zip_checked
-from airflow_provider_vbrain.exceptions import VBrainAnswerTooLargeError
+from airflow_provider_vbrain._transport.sink import Sink
 
 if TYPE_CHECKING:
     import requests
@@ -62,13 +61,30 @@ class SyncTransport:
     ) -> T:
         """Run ``request`` to its value or typed error; a download's body goes to ``sink``; retries
         are reported to ``log``."""
-        steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
+        if sink is None:
+            steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
+            return self._drive(steps, settings, application_id)
+        transfer = sink.transfer(settings, request)
+        steps = download_exchange(request, settings.retry, transfer, secrets=settings.secrets, log=log)
+        try:
+            return self._drive(steps, settings, application_id, sink, transfer)
+        finally:
+            sink.discard()  # a partial file left by a download that failed for good
+
+    def _drive(
+        self,
+        steps: Exchange[T],
+        settings: VBrainSettings,
+        application_id: str | None,
+        sink: Sink | None = None,
+        transfer: Transfer | None = None,
+    ) -> T:
         command = next(steps)
         while True:
             try:
                 if isinstance(command, Send):
                     outcome: Response | TransportFailure | None = self._send(
-                        settings, application_id, command, sink
+                        settings, application_id, command, sink, transfer
                     )
                 else:
                     time.sleep(command.seconds)
@@ -78,13 +94,22 @@ class SyncTransport:
                 return done.value
 
     def _send(
-        self, settings: VBrainSettings, application_id: str | None, command: Send, sink: Sink | None
+        self,
+        settings: VBrainSettings,
+        application_id: str | None,
+        command: Send,
+        sink: Sink | None,
+        transfer: Transfer | None,
     ) -> Response | TransportFailure:
         import requests
 
         request = command.request
         sent = settings.headers(application_id, request.repository_id, request.accept)
-        deadline = Deadline(settings.timeout)
+        if transfer is None:
+            deadline = Deadline(settings.timeout)
+        else:  # the headers within the timeout, then the body as long as it keeps moving
+            sent.update(transfer.range_headers())
+            deadline = Deadline(transfer.headers_time(), transfer.stall.check_every)
         kwargs: dict[str, Any] = {
             # UTF-8 bytes, as aiohttp sends them: both hooks put the same bytes on the wire.
             "headers": {name: value.encode("utf-8") for name, value in sent.items()},
@@ -97,6 +122,7 @@ class SyncTransport:
             # The connection's proxy for both schemes: requests then ignores HTTP(S)_PROXY and NO_PROXY.
             kwargs["proxies"] = {"http": settings.proxy, "https": settings.proxy}
         log.debug("VBrain %s (attempt %d)", request.endpoint, command.attempt)
+        body_started = False
         with open_upload(request.upload) as file:
             if file is not None and request.upload is not None:  # streamed from disk, never whole
                 body = MultipartBody(request.form or {}, request.upload, file)
@@ -111,21 +137,23 @@ class SyncTransport:
                 with (
                     deadline,
                     self.session.request(
-                        request.method, settings.api_url + request.path, timeout=deadline.left(), **kwargs
+                        request.method,
+                        settings.api_url + request.path,
+                        timeout=_waits(deadline, transfer),
+                        **kwargs,
                     ) as answer,
                 ):
                     headers = {k.lower(): v for k, v in answer.headers.items()}
-                    if sink is not None and answer.status_code == 200:
-
-                        def refuse(head: bytes) -> Exception:
-                            page = Response(answer.status_code, headers, head)
-                            return not_a_zip(request.endpoint, redact_response(page, settings.secrets))
-
-                        chunks = _bounded(answer, CHUNK, deadline)
-                        if settings.max_download_bytes is not None:
-                            chunks = _capped(chunks, settings.max_download_bytes, request.endpoint)
-                        sink.write(zip_checked(chunks, refuse))
-                        return Response(answer.status_code, headers)
+                    decision = None if transfer is None else transfer.answer(answer.status_code, headers)
+                    if isinstance(decision, Body):
+                        assert sink is not None
+                        assert transfer is not None
+                        body_started = True
+                        _receive(answer, decision, deadline, sink, transfer)
+                        return Response(200, headers)
+                    if decision is not None:
+                        assert sink is not None
+                        return sink.settle(decision)
                     return Response(
                         answer.status_code, headers, _read(answer, settings, request.endpoint, deadline)
                     )
@@ -133,20 +161,63 @@ class SyncTransport:
                 failure = classify(err)
                 if failure.may_have_been_processed and deadline.passed():
                     # Cut at the deadline (a connection never made stays "could not connect").
-                    return TransportFailure(FailureKind.TIMEOUT, _too_slow(settings.timeout, err))
+                    if transfer is not None and body_started:
+                        return TransportFailure(FailureKind.TIMEOUT, _cut(deadline.why, err))
+                    return TransportFailure(FailureKind.TIMEOUT, _too_slow(deadline.seconds, err))
                 return failure
 
 
-def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterator[bytes]:
+def _waits(deadline: Deadline, transfer: Transfer | None) -> float | tuple[float, float]:
+    """How long one socket operation may wait: the time left; for a download's reads, twice the
+    stall window, so that the stall rule (which names the stall) ends a silent body first."""
+    if transfer is None:
+        return deadline.left()
+    return deadline.left(), 2 * transfer.stall.window
+
+
+def _receive(
+    answer: requests.Response, body: Body, deadline: Deadline, sink: Sink, transfer: Transfer
+) -> None:
+    """Stream a download's body into ``sink`` from byte ``body.offset``, as long as it keeps moving."""
+    left = transfer.left()
+    deadline.move(float("inf") if left is None else left)
+
+    deadline.watch_progress(transfer.cut_reason)
+    sink.begin(body.offset)
+    for chunk in _bounded(answer, CHUNK, deadline, as_it_comes=True):
+        data = transfer.feed(chunk)
+        if data:
+            sink.write(data)
+            sink.progress(transfer)
+    transfer.end()
+    sink.finish()
+
+
+def _cut(why: str | None, err: Exception) -> Exception:
+    """What a download cut in its body failed with: it stalled, or its own deadline passed."""
+    import requests
+
+    failure = requests.exceptions.Timeout(why or "the download was cut at its deadline")
+    failure.__cause__ = err
+    return failure
+
+
+def _bounded(
+    answer: requests.Response, size: int, deadline: Deadline, *, as_it_comes: bool = False
+) -> Iterator[bytes]:
     """The body, decompressed (by :class:`.BodyDecoder`, never by urllib3), in chunks of at most
     ``size`` bytes, until the deadline. urllib3's errors come out as requests' own, as they would
-    from ``iter_content``."""
+    from ``iter_content``.
+
+    :param as_it_comes: hand over what each read brought (a download's progress is counted as it
+        arrives), rather than waiting for ``size`` bytes.
+    """
     import requests
     from urllib3.exceptions import ProtocolError, ReadTimeoutError, SSLError
 
     decoder = BodyDecoder(answer.headers.get("content-encoding", ""))
     try:
-        for data in answer.raw.stream(size, decode_content=False):
+        for data in _reads(answer.raw, size, as_it_comes):
             for chunk in decoder.feed(data, size):
                 if deadline.passed():
                     raise requests.exceptions.ReadTimeout("deadline passed")
@@ -165,14 +236,13 @@ def _bounded(answer: requests.Response, size: int, deadline: Deadline) -> Iterat
         raise requests.exceptions.ReadTimeout("deadline passed")
 
 
-def _capped(chunks: Iterator[bytes], limit: int, endpoint: str) -> Iterator[bytes]:
-    """``chunks``, until they add up to more than ``limit`` bytes (of a download)."""
-    total = 0
-    for chunk in chunks:
-        total += len(chunk)
-        if total > limit:
-            raise VBrainAnswerTooLargeError(endpoint, limit, "max_download_bytes")
-        yield chunk
+def _reads(raw: Any, size: int, as_it_comes: bool) -> Iterator[bytes]:
+    read1 = getattr(raw, "read1", None)  # urllib3 2; 1.26 has only whole reads
+    if not as_it_comes or read1 is None:
+        yield from raw.stream(size, decode_content=False)
+        return
+    while data := read1(size, decode_content=False):
+        yield data
 
 
 def _read(answer: requests.Response, settings: VBrainSettings, endpoint: str, deadline: Deadline) -> bytes:

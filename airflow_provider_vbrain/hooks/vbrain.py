@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -289,7 +290,7 @@ class VBrainHook(_VBrainHookBase):
         return self._transport.call(self.settings, self.application_id, request, log=self.log)
 
     def _download(self, request: ApiRequest[bytes], destination: Destination, stem: str) -> str:
-        sink = Sink(destination, f"{stem}.zip")
+        sink = Sink(destination, f"{stem}.zip", log=self.log)
         self._transport.call(self.settings, self.application_id, request, sink, log=self.log)
         return sink.location
 
@@ -360,13 +361,18 @@ class VBrainAsyncHook(_VBrainHookBase):
     async def job_failure(
         self, job_id: str, repository_id: str, job_status: str = "failed"
     ) -> VBrainJobFailedError:
-        """See :meth:`VBrainHook.job_failure`. The logs ZIP arrives in memory (the async transport
-        does not stream), then is written to a temporary file and read off the event loop."""
+        """See :meth:`VBrainHook.job_failure`. The logs ZIP is downloaded as the sync hook downloads
+        it (streamed to a temporary file, checked, capped), then read off the event loop."""
+        folder = await asyncio.to_thread(tempfile.mkdtemp, prefix="vbrain-logs-")
         try:
-            logs = await self._call(endpoints.download_job_logs(job_id, repository_id))
-            tail = await asyncio.to_thread(job_log_tail, job_id, logs)
+            sink = Sink(folder, "logs.zip", log=self.log)
+            request = endpoints.download_job_logs(job_id, repository_id)
+            await aio.call(await self.get_settings(), self.application_id, request, log=self.log, sink=sink)
+            tail = await asyncio.to_thread(job_log_tail, job_id, sink.location)
         except (VBrainError, OSError) as err:
             tail = f"(its logs could not be read: {err})"
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
         return failed_job_error(job_id, repository_id, job_status, tail)
 
     async def _call(self, request: ApiRequest[T]) -> T:

@@ -7,8 +7,8 @@ import binascii
 import io
 import zipfile
 
+from airflow_provider_vbrain._client.download import ZIP_SIGNATURES
 from airflow_provider_vbrain._client.http import Response, clip
-from airflow_provider_vbrain._transport.sink import ZIP_SIGNATURES
 
 __all__ = ["describe", "download_meaning"]
 

@@ -9,6 +9,8 @@ has checked the API key and applied any fault before they run, and turns their
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +102,53 @@ _GATEWAY_PAGE = (
 )
 
 
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.I)
+
+
+def _wanted(request: web.Request, data: bytes, etag: str) -> tuple[int, int] | None:
+    """The bytes (first, last) a ``Range`` header asks for, as common servers read it: one range
+    (``N-``, ``N-M`` or the last ``-N``), and only of the file ``If-Range`` names; None means the whole
+    file (no Range, several ranges, another file). Past the end raises 416 (``_Unsatisfiable``)."""
+    match = _RANGE.match(request.headers.get("Range", ""))
+    if match is None or request.headers.get("If-Range", etag) != etag:
+        return None
+    first, last = match.groups()
+    size = len(data)
+    if not first:  # the last N bytes
+        if not last:
+            return None
+        return max(size - int(last), 0), size - 1
+    if int(first) >= size:
+        raise _Unsatisfiable(size)
+    return int(first), min(int(last), size - 1) if last else size - 1
+
+
+class _Unsatisfiable(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _file_response(request: web.Request, data: bytes, filename: str) -> web.Response:
+    """A file, whole (200) or the part a ``Range`` asks for (206), unless the profile ignores Range."""
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if not state_of(request).profile.ranges:
+        return web.Response(body=data, content_type="application/zip", headers=headers)
+    etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+    headers |= {"ETag": etag, "Accept-Ranges": "bytes"}
+    try:
+        wanted = _wanted(request, data, etag)
+    except _Unsatisfiable as err:
+        return web.Response(status=416, headers={**headers, "Content-Range": f"bytes */{err.size}"})
+    if wanted is None:
+        return web.Response(body=data, content_type="application/zip", headers=headers)
+    first, last = wanted
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+    return web.Response(
+        status=206, body=data[first : last + 1], content_type="application/zip", headers=headers
+    )
+
+
 def _zip_response(request: web.Request, data: bytes, filename: str) -> web.Response:
     """A ZIP download, or what the profile says a gateway makes of it (always with status 200)."""
     downloads = state_of(request).profile.downloads
@@ -109,11 +158,7 @@ def _zip_response(request: web.Request, data: bytes, filename: str) -> web.Respo
         return web.Response(text=_GATEWAY_PAGE, content_type="text/html")
     if downloads is not None:
         return web.Response(text=base64.b64encode(data).decode("ascii"), content_type="text/plain")
-    return web.Response(
-        body=data,
-        content_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _file_response(request, data, filename)
 
 
 # -- repositories ------------------------------------------------------------------------------

@@ -61,6 +61,10 @@ def _unzip(name: str, data: bytes) -> dict[str, bytes]:
     return files
 
 
+#: The date of every member of the ZIPs the emulator serves.
+_MEMBER_DATE = (2020, 9, 23, 16, 29, 38)
+
+
 def zip_files(files: Mapping[str, bytes]) -> bytes:
     """Pack files into ZIP bytes, in name order so the archive is reproducible.
 
@@ -69,5 +73,10 @@ def zip_files(files: Mapping[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(files):
-            archive.writestr(name, files[name])
+            # A fixed date: the same files make the same bytes, as a stored file's download does
+            # (a download resumed with Range continues the very file it began).
+            member = zipfile.ZipInfo(name, date_time=_MEMBER_DATE)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            member.external_attr = 0o644 << 16
+            archive.writestr(member, files[name])
     return buffer.getvalue()

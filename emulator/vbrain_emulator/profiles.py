@@ -43,6 +43,7 @@ NON_ZIP_DOWNLOADS = "non-zip-downloads"
 HTML_DOWNLOADS = "html-downloads"
 BASE64_DOWNLOADS = "base64-downloads"
 EVENTUAL_LISTING = "eventual-listing"
+IGNORES_RANGE = "ignores-range"
 
 DEFAULT_PROFILE = JOB_METADATA
 #: How long ``eventual-listing`` keeps a new repository or job out of the listings, unless
@@ -71,6 +72,8 @@ PROFILE_DESCRIPTIONS: dict[str, str] = {
     'error page, {"message": "Internal server error"}, as a gateway in front of VBrain might',
     HTML_DOWNLOADS: "ZIP downloads answer 200 with an HTML gateway error page",
     BASE64_DOWNLOADS: "ZIP downloads answer 200 with the ZIP encoded as base64 text (text/plain)",
+    IGNORES_RANGE: "ZIP downloads ignore Range and always answer the whole file (200), as a server "
+    "without range support does; by default they answer Range: bytes=N- with 206 and the rest",
     EVENTUAL_LISTING: "a new repository or job shows up in GET /repository, GET /job and a repository's "
     f"jobs only {DEFAULT_LISTING_DELAY:g} s after it was created (eventual-listing=SECONDS for "
     "another delay); reading it by id works at once",
@@ -84,6 +87,7 @@ _GROUPS: dict[str, str] = {
     FORM_ONLY_REPOSITORY: "the POST /repository body",
     APPLICATION_SCOPED: "the scoping",
     **dict.fromkeys(_DOWNLOADS, "the ZIP downloads"),
+    IGNORES_RANGE: "range requests",
     EVENTUAL_LISTING: "the listing delay",
 }
 
@@ -131,6 +135,7 @@ class Profile:
     :param downloads: what ZIP downloads answer instead of a ZIP (``non-zip-downloads``,
         ``html-downloads``, ``base64-downloads``), or None for the ZIP.
     :param listing_delay: seconds before a new repository or job is listed.
+    :param ranges: ZIP downloads answer ``Range`` requests (false: ``ignores-range``).
     """
 
     status_body: str = JOB_METADATA
@@ -138,6 +143,7 @@ class Profile:
     application_scoped: bool = False
     downloads: str | None = None
     listing_delay: float = 0.0
+    ranges: bool = True
     names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -155,6 +161,8 @@ class Profile:
             names.append(APPLICATION_SCOPED)
         if self.downloads is not None:
             names.append(self.downloads)
+        if not self.ranges:
+            names.append(IGNORES_RANGE)
         if self.listing_delay:
             delay = "" if self.listing_delay == DEFAULT_LISTING_DELAY else f"={self.listing_delay:g}"
             names.append(EVENTUAL_LISTING + delay)
@@ -194,6 +202,8 @@ class Profile:
                 profile = replace(profile, form_only_repository=True)
             elif name == APPLICATION_SCOPED:
                 profile = replace(profile, application_scoped=True)
+            elif name == IGNORES_RANGE:
+                profile = replace(profile, ranges=False)
             else:
                 delay = _listing_delay(token, argument) if has_value else DEFAULT_LISTING_DELAY
                 profile = replace(profile, listing_delay=delay)

@@ -116,7 +116,7 @@ def test_profile_fixture_marker_and_helper(pytester: pytest.Pytester) -> None:
     )
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest("-p", "no:cacheprovider", "-v", "--strict-markers")
-    result.assert_outcomes(passed=10 + 1 + 2 + 8 + 1 + 1)
+    result.assert_outcomes(passed=11 + 1 + 2 + 9 + 1 + 1)
     result.stdout.fnmatch_lines(
         [
             "*test_every_profile[[]metadata-string[]] PASSED*",

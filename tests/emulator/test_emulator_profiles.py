@@ -78,6 +78,7 @@ def test_profiles_lists_every_reading() -> None:
         "non-zip-downloads",
         "html-downloads",
         "base64-downloads",
+        "ignores-range",
         "eventual-listing",
     )
     # Each one alone is a valid selection, and they are all different readings.
