@@ -30,6 +30,7 @@ from airflow_provider_vbrain._client.http import (
 )
 from airflow_provider_vbrain._client.proxy import proxy_failure
 from airflow_provider_vbrain._transport.sink import Sink
+from airflow_provider_vbrain._transport.tls import trust_store
 from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
 
 if TYPE_CHECKING:
@@ -295,19 +296,21 @@ def _ssl_context(ca: str) -> Any:
 
 
 async def _ssl_option(settings: VBrainSettings) -> Any:
-    """aiohttp's ``ssl`` argument for the connection's ``verify``; a CA bundle is loaded off the loop."""
-    if isinstance(settings.verify, bool):
-        return settings.verify
-    loaded = _SSL_LOADED.get(settings.verify)
+    """aiohttp's ``ssl`` argument for the connection's ``verify``: the trust store the sync hook uses
+    too (:func:`.trust_store`), loaded off the loop."""
+    store = trust_store(settings.verify)
+    if store is False or store is True:
+        return store
+    loaded = _SSL_LOADED.get(store)
     if loaded is not None:  # every poll after the first: no trip to a thread
         return loaded
     try:
-        loaded = await asyncio.to_thread(_ssl_context, settings.verify)
+        loaded = await asyncio.to_thread(_ssl_context, store)
     except (OSError, ValueError) as err:
         raise VBrainConfigError(
             settings.conn_id, "extra verify", f"cannot load the CA bundle: {err}"
         ) from err
     if len(_SSL_LOADED) >= _SSL_CACHE_SIZE:
         _SSL_LOADED.clear()
-    _SSL_LOADED[settings.verify] = loaded
+    _SSL_LOADED[store] = loaded
     return loaded

@@ -17,6 +17,7 @@ from airflow_provider_vbrain._client.proxy import proxy_failure
 from airflow_provider_vbrain._transport.deadline import Deadline, deadline_adapter
 from airflow_provider_vbrain._transport.multipart import MultipartBody, open_upload
 from airflow_provider_vbrain._transport.sink import Sink
+from airflow_provider_vbrain._transport.tls import trust_store
 
 if TYPE_CHECKING:
     import requests
@@ -114,7 +115,7 @@ class SyncTransport:
             # UTF-8 bytes, as aiohttp sends them: both hooks put the same bytes on the wire.
             "headers": {name: value.encode("utf-8") for name, value in sent.items()},
             "params": request.query,
-            "verify": settings.verify,
+            "verify": trust_store(settings.verify),
             "stream": True,  # read in bounded chunks, under the deadline
             "allow_redirects": False,  # a redirect would carry the API key to another host
         }

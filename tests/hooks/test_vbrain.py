@@ -489,6 +489,22 @@ async def test_async_tls_with_the_connections_ca_bundle(
     await close_shared_session()
 
 
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+async def test_both_hooks_trust_the_same_store(
+    tls_server: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    # A deployment that adds its CA the way requests reads it, with the default verify=True:
+    # the trigger's hook trusts what the operator's hook trusts.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(tls_files[0]))
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url))
+    repository_id, job_id = tutorial_job(VBrainHook())
+    status = await VBrainAsyncHook().get_job_status(job_id, repository_id)
+    assert status.job_id == job_id
+    await close_shared_session()
+
+
 # ---------------------------------------------------------------- redirects and lookups
 
 
