@@ -37,6 +37,7 @@ __all__ = [
     "mask_secret",
     "object_storage_path",
     "push_task_xcoms",
+    "scheduler_starts_from_trigger",
     "start_trigger_args",
     "task_end_event",
     "trigger_can_push_xcoms",
@@ -207,6 +208,22 @@ async def push_task_xcoms(task_instance: Any, xcoms: Mapping[str, Any]) -> None:
             from asgiref.sync import sync_to_async
 
             await sync_to_async(xcom.set)(key, value, **ids)
+
+
+@functools.lru_cache(maxsize=1)
+def scheduler_starts_from_trigger() -> bool:
+    """Whether Airflow's scheduler starts a task with ``start_trigger_args`` on the triggerer.
+
+    Airflow 2.10 to 3.0, and 3.3, do. Airflow 3.1 and 3.2 keep ``start_trigger_args`` but their
+    scheduler's code for it is commented out: the task starts on a worker like any other. No name
+    marks it, so the check reads the scheduler's code (``DagRun.schedule_tis``).
+    """
+    dag_run = find("DagRun", "airflow.models.dagrun")
+    try:
+        source = inspect.getsource(dag_run.schedule_tis)
+    except (AttributeError, OSError, TypeError):
+        return False
+    return any(".defer_task(" in line and not line.strip().startswith("#") for line in source.splitlines())
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from airflow_provider_vbrain._airflow.compat import (
     PokeReturnValue,
     default_deferrable,
     deferral_timed_out,
+    scheduler_starts_from_trigger,
     start_trigger_args,
     trigger_failures_retry,
     triggerer_renders_templates,
@@ -77,8 +78,9 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         link, and fails it when the job failed (logging why); a task with retries left is retried
         by Airflow (3.3 and later) or, before 3.3, resumes on a worker that fails it, so Airflow
         retries it.
-        Where this Airflow cannot start it there (templated or XCom arguments before Airflow 3.3,
-        a mapped sensor), the sensor warns and defers from a worker as usual. See the docs'
+        Where this Airflow cannot start it there (Airflow 3.1 and 3.2, whose scheduler does not;
+        templated or XCom arguments before Airflow 3.3; a mapped sensor), the sensor warns and
+        defers from a worker as usual. See the docs'
         "Deferrable, poke or reschedule".
     """
 
@@ -127,6 +129,14 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
                 if not isinstance(arguments[name], str):
                     arguments[name] = xcom_arg_template(arguments[name])
             late = [name for name in late if arguments[name] is None]
+        if not scheduler_starts_from_trigger():
+            warnings.warn(
+                f"{self.task_id}: start_from_trigger=True, but this Airflow's scheduler does not start "
+                "tasks on the triggerer (Airflow 3.1 and 3.2): the sensor defers from a worker instead",
+                UserWarning,
+                stacklevel=3,
+            )
+            return False
         if late:
             warnings.warn(
                 f"{self.task_id}: start_from_trigger=True, but {', '.join(late)} take their value when "
