@@ -438,14 +438,12 @@ def _worker_section(results: dict[str, Any], add: Any) -> None:
     )
     if "start_from_trigger" in slot["variants"]:
         add(
-            "The `start_from_trigger` sensor never starts on a worker. On Airflow 3 it still resumes on "
-            "one once, when the job has ended, to push the job's output and link as XCom "
-            "(`wait.execute_complete` above): Airflow 3's triggerer stores the XComs a trigger ends a "
-            "task with as JSON text, which tasks pulling them would read as strings (see "
-            "{doc}`deferrable`). With `fetch_result=False` and no `job_url_template` the trigger ends "
-            "the task itself and the sensor holds no worker at all; on Airflow 2.10 and 2.11 it does so "
-            "with the XComs too. (`execute.execute` is the operator that submits the job, on a worker "
-            "in every variant.)\n"
+            "The `start_from_trigger` sensor never runs on a worker, on any line: its trigger ends the "
+            "task, with the job's output and link as XCom (on Airflow 3 the trigger pushes them itself, "
+            "as a worker does; see {doc}`deferrable`), so it adds no span above. (`execute.execute` is "
+            "the operator that submits the job, on a worker in every variant; before Airflow 3.3, where "
+            "the sensor starts on the triggerer only with the job's plain id, the benchmark submits the "
+            "job beforehand instead.)\n"
         )
 
 

@@ -9,6 +9,8 @@ Airflow home, all three at once against one emulator process; each job lasts ``B
 ``start_from_trigger`` the same with ``VBrainJobSensor(start_from_trigger=True)``, on a real scheduler
                and triggerer (``airflow standalone``: ``dag.test()`` does not start tasks from the
                triggerer), after the other three; its task processes time themselves (see the DAG file).
+               Before Airflow 3.3 the job is submitted beforehand, outside the DAG (there the sensor
+               starts on the triggerer only with the job's plain id).
 
 Worker-held time is the wall time spent inside the tasks' ``execute`` and ``execute_complete``
 (``dag.test()`` runs a deferred trigger inline, outside both, as a triggerer would). The child wraps
@@ -245,6 +247,7 @@ def real_child() -> None:
     import signal
     import socket
 
+    from airflow_provider_vbrain._airflow.compat import triggerer_renders_templates
     from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 
     home = Path(os.environ["AIRFLOW_HOME"])
@@ -264,6 +267,10 @@ def real_child() -> None:
     )
     repository_id = VBrainHook().create_repository()
     env["BENCH_REPOSITORY_ID"] = repository_id
+    if not triggerer_renders_templates():  # before 3.3: the sensor needs the job's plain id (see the DAG)
+        job_seconds = float(os.environ["BENCH_JOB_SECONDS"])
+        metadata = {"emulator_queue_seconds": 1.0, "emulator_run_seconds": max(job_seconds - 1.0, 0.0)}
+        env["BENCH_JOB_ID"] = VBrainHook().execute_job(repository_id, {"a": 10, "b": 20}, metadata)
     dag_id = VARIANTS_REAL["start_from_trigger"]
 
     def airflow(*args: str) -> str:

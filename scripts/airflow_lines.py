@@ -54,12 +54,13 @@ DAG_RUNS = ("tests/e2e", "tests/chaos", "tests/triggers", "tests/operators")
 AIRFLOW_FREE = ("tests/emulator",)
 #: What every line in between runs: registration (``airflow providers list`` and ``hooks``),
 #: importing our modules with warnings as errors, the connection form, how deferral timeouts
-#: and trigger failures reach a task, the example DAGs end to end, and the tutorial with the
-#: sensor deferrable and poking.
+#: and trigger failures reach a task, the example DAGs end to end (logging no warning of ours), a
+#: sensor started and ended on a real triggerer, and the tutorial with the sensor deferrable and poking.
 EVERY_LINE = (
     "tests/test_provider.py",
     "tests/test_compat.py",
     "tests/e2e/test_examples.py",
+    "tests/e2e/test_start_from_trigger.py",
     "tests/e2e/test_dags.py::test_tutorial_with_the_sensor[deferrable]",
     "tests/e2e/test_dags.py::test_tutorial_with_the_sensor[poke]",
 )

@@ -12,8 +12,11 @@ which shape Airflow reads the connection form.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import json
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +36,12 @@ __all__ = [
     "find",
     "mask_secret",
     "object_storage_path",
+    "push_task_xcoms",
+    "scheduler_starts_from_trigger",
     "start_trigger_args",
     "task_end_event",
+    "trigger_can_push_xcoms",
+    "trigger_failures_retry",
     "triggerer_renders_templates",
     "xcom_arg_template",
     "xcom_value",
@@ -151,14 +158,91 @@ def task_end_event(succeeded: bool, xcoms: Mapping[str, Any] | None = None) -> A
 
 
 def end_event_xcoms_intact() -> bool:
-    """Whether tasks pulling the XComs of a task ended by its trigger get the values pushed.
+    """Whether tasks pulling the XComs that a task-end event carries get the values pushed.
 
     Airflow 2 writes and reads them through the same ``XCom`` serialization. Airflow 3's
     triggerer stores them serialized (``XComModel.set``) where the task SDK expects the values
     themselves, so a task pulling one gets its JSON text: ``'{"value": 200}'`` for a dict, a
-    quoted string for a string (seen on 3.3.2 with a real scheduler and triggerer).
+    quoted string for a string (seen on 3.0.6 and 3.3.2 with a real scheduler and triggerer).
+    There, trigger code pushes them itself (:func:`push_task_xcoms`).
     """
     return find("XCom", "airflow.sdk.execution_time.xcom") is None
+
+
+def trigger_can_push_xcoms(task_instance: Any) -> bool:
+    """Whether trigger code can push XComs for ``task_instance`` as a worker does (Airflow 3).
+
+    Airflow 3's triggerer gives trigger code the task SDK's channel to its supervisor, which
+    relays an XCom write to the execution API, as a task's supervisor does (``SetXCom``,
+    accepted by the triggerer from 3.0), and gives the trigger the task instance it runs for.
+    Neither exists outside a triggerer (a trigger run by hand, or on Airflow 2).
+
+    :param task_instance: the trigger's ``task_instance``.
+    """
+    runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    return (
+        not end_event_xcoms_intact()
+        and hasattr(runner, "SUPERVISOR_COMMS")
+        and all(getattr(task_instance, name, None) is not None for name in ("dag_id", "task_id", "run_id"))
+    )
+
+
+async def push_task_xcoms(task_instance: Any, xcoms: Mapping[str, Any]) -> None:
+    """Push ``xcoms`` for ``task_instance`` from trigger code, through the task SDK's ``XCom`` (so
+    through the configured XCom backend, as a worker pushes them): see :func:`trigger_can_push_xcoms`.
+
+    :param task_instance: the trigger's ``task_instance``.
+    :param xcoms: key to value.
+    """
+    xcom = _require("XCom", "airflow.sdk.execution_time.xcom")
+    ids = {
+        "dag_id": task_instance.dag_id,
+        "task_id": task_instance.task_id,
+        "run_id": task_instance.run_id,
+        "map_index": getattr(task_instance, "map_index", -1),
+    }
+    for key, value in xcoms.items():
+        if hasattr(xcom, "aset"):  # 3.3
+            await xcom.aset(key, value, **ids)
+        else:  # Off the event loop: 3.0 to 3.2's supervisor channel refuses a synchronous call on it.
+            from asgiref.sync import sync_to_async
+
+            await sync_to_async(xcom.set)(key, value, **ids)
+
+
+@functools.lru_cache(maxsize=1)
+def scheduler_starts_from_trigger() -> bool:
+    """Whether Airflow's scheduler starts a task with ``start_trigger_args`` on the triggerer.
+
+    Airflow 2.10 to 3.0, and 3.3, do. Airflow 3.1 and 3.2 keep ``start_trigger_args`` but their
+    scheduler's code for it is commented out: the task starts on a worker like any other. No name
+    marks it, so the check reads the scheduler's code (``DagRun.schedule_tis``).
+    """
+    dag_run = find("DagRun", "airflow.models.dagrun")
+    try:
+        source = inspect.getsource(dag_run.schedule_tis)
+    except (AttributeError, OSError, TypeError):
+        return False
+    return any(".defer_task(" in line and not line.strip().startswith("#") for line in source.splitlines())
+
+
+@functools.lru_cache(maxsize=1)
+def trigger_failures_retry() -> bool:
+    """Whether Airflow retries a task that its trigger failed (a ``TaskFailedEvent``) when the
+    task has retries left, as it retries a task that raised (Airflow 3.3; earlier lines fail it
+    for good).
+
+    No name marks the change, so the check reads the code Airflow runs for the event.
+    """
+    handler = find("handle_event_submit", "airflow.models.trigger")
+    event = find("BaseTaskEndEvent", "airflow.triggers.base")
+    if event is None or not callable(getattr(handler, "dispatch", None)):
+        return False
+    try:
+        source = inspect.getsource(handler.dispatch(event))
+    except (OSError, TypeError):
+        return False
+    return "is_eligible_to_retry" in source
 
 
 def triggerer_renders_templates() -> bool:

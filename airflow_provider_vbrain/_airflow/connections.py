@@ -12,6 +12,8 @@ import time
 import weakref
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from airflow_provider_vbrain._airflow.compat import aget_connection, mask_secret
 from airflow_provider_vbrain.connection import VBrainSettings
 
@@ -65,7 +67,11 @@ async def loop_settings(conn_id: str) -> VBrainSettings:
             connection = await aget_connection(conn_id)
             # Off the loop: registering the key with the secrets masker talks to the supervisor
             # through a synchronous bridge that Airflow 3.0's triggerer refuses on its event loop.
-            return await asyncio.to_thread(read_settings, connection)
+            # asgiref's thread, not asyncio's: that bridge then sends from this event loop, in
+            # turn with the triggerer's own messages. From a plain thread it would send from a
+            # loop of its own, and the two could read each other's answers (3.0.6's trigger
+            # runner then dies: "Response read out of order").
+            return await sync_to_async(read_settings)(connection)
 
         task = loop.create_task(read())
 

@@ -50,10 +50,14 @@ class VBrainTaskMixin:
         return VBrainHook(self.vbrain_conn_id, self.application_id)
 
     def push_job_link(self, context: Context, job_id: str, repository_id: str) -> None:
-        """Record the job's page for the "VBrain job" link, if the connection has a ``job_url_template``."""
+        """Record the job's page for the "VBrain job" link: empty without a ``job_url_template``.
+
+        Recorded even when empty: Airflow 3 asks the link for it when the task ends, and its task
+        SDK logs an ERROR for every XCom it is asked that was never pushed.
+        """
         url = self.hook.settings.job_web_url(job_id, repository_id, self.application_id)
+        context["ti"].xcom_push(key=JOB_LINK_XCOM_KEY, value=url or "")
         if url is not None:
-            context["ti"].xcom_push(key=JOB_LINK_XCOM_KEY, value=url)
             self.log.info("VBrain job page: %s", url)
 
     def job_trigger(

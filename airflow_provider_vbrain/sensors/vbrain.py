@@ -15,7 +15,9 @@ from airflow_provider_vbrain._airflow.compat import (
     PokeReturnValue,
     default_deferrable,
     deferral_timed_out,
+    scheduler_starts_from_trigger,
     start_trigger_args,
+    trigger_failures_retry,
     triggerer_renders_templates,
     xcom_arg_template,
 )
@@ -76,10 +78,12 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         with advice to download it instead; None for no limit.
     :param start_from_trigger: run the whole wait on the triggerer, without a worker (implies
         ``deferrable=True``): the trigger ends the task itself, pushing the job's output and
-        link, and fails it when the job failed (logging why) unless the task has retries left to
-        run on a worker. On Airflow 3 a task with an XCom to push resumes on a worker for it.
-        Where this Airflow cannot start it there (templated or XCom arguments before Airflow 3.3,
-        a mapped sensor), the sensor warns and defers from a worker as usual. See the docs'
+        link, and fails it when the job failed (logging why); a task with retries left is retried
+        by Airflow (3.3 and later) or, before 3.3, resumes on a worker that fails it, so Airflow
+        retries it.
+        Where this Airflow cannot start it there (Airflow 3.1 and 3.2, whose scheduler does not;
+        templated or XCom arguments before Airflow 3.3; a mapped sensor), the sensor warns and
+        defers from a worker as usual. See the docs'
         "Deferrable, poke or reschedule".
     """
 
@@ -128,6 +132,14 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
                 if not isinstance(arguments[name], str):
                     arguments[name] = xcom_arg_template(arguments[name])
             late = [name for name in late if arguments[name] is None]
+        if not scheduler_starts_from_trigger():
+            warnings.warn(
+                f"{self.task_id}: start_from_trigger=True, but this Airflow's scheduler does not start "
+                "tasks on the triggerer (Airflow 3.1 and 3.2): the sensor defers from a worker instead",
+                UserWarning,
+                stacklevel=3,
+            )
+            return False
         if late:
             warnings.warn(
                 f"{self.task_id}: start_from_trigger=True, but {', '.join(late)} take their value when "
@@ -147,10 +159,10 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
                 "end_time": None,
                 "last_state": None,
                 # The trigger ends the task itself, so no worker runs it at all. A failure goes back
-                # to a worker when the task has retries: not every Airflow line retries a task its
-                # trigger failed.
+                # to a worker when the task has retries and this Airflow would not retry a task its
+                # trigger failed (before 3.3).
                 "end_task": True,
-                "end_failed_task": not self.retries,
+                "end_failed_task": not self.retries or trigger_failures_retry(),
                 "fetch_result": self.fetch_result and self.do_xcom_push,
                 "max_result_bytes": self.max_result_bytes,
             },

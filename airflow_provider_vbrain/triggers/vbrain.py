@@ -8,7 +8,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact, task_end_event
+from airflow_provider_vbrain._airflow.compat import (
+    end_event_xcoms_intact,
+    push_task_xcoms,
+    task_end_event,
+    trigger_can_push_xcoms,
+)
 from airflow_provider_vbrain._client.answers import checked_result
 from airflow_provider_vbrain._client.endpoints import job_path
 from airflow_provider_vbrain._client.waiting import JobWait, job_goes_on
@@ -41,10 +46,11 @@ class VBrainJobTrigger(BaseTrigger):
     :param last_state: the job's state as the deferring task last saw it, so that the
         trigger logs only changes from there.
     :param end_task: when the job finished, end the task here (Airflow 2.10+), without resuming
-        it on a worker: Airflow pushes the job's output as ``return_value`` and its "VBrain job"
-        link, and marks the task ``success``. Otherwise the event resumes the task on a worker, as
-        it does on Airflow 3 whenever there is an XCom to push (see
-        :func:`~airflow_provider_vbrain._airflow.compat.end_event_xcoms_intact`).
+        it on a worker: the job's output is pushed as ``return_value`` with its "VBrain job" link,
+        and Airflow marks the task ``success``. On Airflow 2 Airflow pushes them with the event;
+        on Airflow 3 the trigger pushes them itself first, as a worker does (see
+        :func:`~airflow_provider_vbrain._airflow.compat.push_task_xcoms`). Where neither can be done
+        (a trigger run outside a triggerer), the event resumes the task on a worker.
     :param end_failed_task: with ``end_task``, also end the task here, ``failed``, when the job
         failed or polling failed for good, logging the same error the task would raise (a
         failed job's log tail). A timeout always resumes the task, which times out or skips.
@@ -122,8 +128,8 @@ class VBrainJobTrigger(BaseTrigger):
             settings = await hook.get_settings()
             url = settings.job_web_url(self.job_id, self.repository_id, self.application_id)
             pushes = url is not None or (event.status is EventStatus.SUCCEEDED and self.fetch_result)
-            if pushes and not end_event_xcoms_intact():
-                return None  # a worker pushes them: tasks would read what this Airflow stores as text
+            if pushes and not self._pushes_xcoms():
+                return None  # a worker pushes them
             if url is not None:
                 xcoms[JOB_LINK_XCOM_KEY] = url
                 self.log.info("VBrain job page: %s", url)
@@ -132,7 +138,7 @@ class VBrainJobTrigger(BaseTrigger):
                     result = await hook.get_job_result(self.job_id, self.repository_id)
                     xcoms["return_value"] = checked_result(self.job_id, result, self.max_result_bytes)
                 self.log.info("VBrain job %s finished", self.job_id)
-                return task_end_event(True, xcoms)
+                return await self._end(True, xcoms)
             if event.status is EventStatus.FAILED:
                 raise await hook.job_failure(self.job_id, self.repository_id, event.job_status)
             raise event.error or VBrainError(event.message or f"waiting on VBrain job {self.job_id} failed")
@@ -140,7 +146,20 @@ class VBrainJobTrigger(BaseTrigger):
             if not self.end_failed_task:
                 return None  # the worker the task resumes on fails it, or tries again
             self.log.error("%s", err)  # what the task's log shows when the task raises it
-            return task_end_event(False, xcoms)
+            return await self._end(False, xcoms)
+
+    def _pushes_xcoms(self) -> bool:
+        """Whether the task's XComs can be pushed from here, intact for the tasks that pull them."""
+        return end_event_xcoms_intact() or trigger_can_push_xcoms(getattr(self, "task_instance", None))
+
+    async def _end(self, succeeded: bool, xcoms: dict[str, Any]) -> TriggerEvent:
+        """The event that ends the task, its XComs pushed: by Airflow with the event (Airflow 2), or
+        here first, as a worker pushes them (Airflow 3, whose triggerer would store the event's
+        XComs as JSON text)."""
+        if xcoms and not end_event_xcoms_intact():
+            await push_task_xcoms(self.task_instance, xcoms)
+            xcoms = {}
+        return task_end_event(succeeded, xcoms)
 
     async def _say_the_job_goes_on(self) -> None:
         api_url = f"repository {self.repository_id}"

@@ -223,7 +223,9 @@ async def test_a_finished_job_ends_the_task_with_its_output_and_link(job: Any, j
     repository_id, hook = job
     job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
     event = await the_event(ending(job_id, repository_id, max_result_bytes=1000))
-    if not end_event_xcoms_intact():  # Airflow 3: a worker pushes them, as without end_task
+    if not end_event_xcoms_intact():
+        # Airflow 3 outside a triggerer: no supervisor to push them through (see
+        # tests/e2e/test_start_from_trigger.py for a real triggerer), so a worker pushes them.
         assert type(event).__name__ == "TriggerEvent"
         assert event.payload["status"] == "succeeded"
         return
@@ -287,7 +289,7 @@ async def test_an_output_too_large_for_xcom_fails_the_task(
     job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
     with caplog.at_level(logging.INFO):
         event = await the_event(ending(job_id, repository_id, end_failed_task=True, max_result_bytes=5))
-    if not end_event_xcoms_intact():  # Airflow 3: a worker fetches the output (and refuses it)
+    if not end_event_xcoms_intact():  # Airflow 3 outside a triggerer: a worker fetches the output
         assert type(event).__name__ == "TriggerEvent"
         return
     assert isinstance(event, TaskFailedEvent)

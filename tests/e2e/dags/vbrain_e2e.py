@@ -94,13 +94,6 @@ for mode in ("deferrable", "poke", "reschedule"):
         job = VBrainExecuteJobOperator(task_id="execute", repository_id=repo.output, job_params={"a": 1})
         wait_in(mode, job, repo, soft_fail=True)
 
-# A wait the scheduler starts on the triggerer: tests/e2e/test_start_from_trigger.py hands the
-# scheduler a sensor of this task id on a real job (its ids exist only once the test made it).
-with dag("e2e_start_from_trigger"):
-    VBrainJobSensor(
-        task_id="wait", job_id="set-by-the-test", repository_id="set-by-the-test", start_from_trigger=True
-    )
-
 # A deferred wait that no trigger answers: tests/test_compat.py runs Airflow's own scheduler and
 # triggerer code on it (a deferral timing out, a trigger crashing), then resumes it as a worker.
 for soft_fail in (False, True):
