@@ -14,15 +14,29 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from airflow_provider_vbrain.exceptions import (
+    VBrainAnswerTooLargeError,
+    VBrainAPIError,
     VBrainConnectionError,
     VBrainError,
+    VBrainJobFailedError,
     VBrainJobTimeoutError,
     VBrainRateLimitError,
     VBrainServerError,
 )
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus, success_by_state
 
-__all__ = ["MAX_CONSECUTIVE_POLL_FAILURES", "JobWait", "Outcome", "is_transient", "job_goes_on", "outcome_of"]
+__all__ = [
+    "MAX_CONSECUTIVE_POLL_FAILURES",
+    "JobWait",
+    "Outcome",
+    "ResultAnswer",
+    "asks_result",
+    "is_transient",
+    "job_goes_on",
+    "outcome_of",
+    "refused_failure",
+    "result_answer",
+]
 
 #: How many status polls in a row may fail with a transient error (after the
 #: HTTP-level retries of each poll) before waiting on a job gives up.
@@ -62,6 +76,43 @@ def job_goes_on(job_id: str, api_url: str, page: str | None) -> str:
     return (
         f"Stopped waiting on VBrain job {job_id}: VBrain has no endpoint that stops a job, so it goes "
         f"on running: {where}"
+    )
+
+
+def asks_result(job_status: str, fetch: bool) -> bool:
+    """Whether a job that is over and did not fail needs ``GET /job/{id}/result``: for its output
+    (``fetch``), or to confirm an end state other than ``finished``
+    (:func:`~airflow_provider_vbrain.jobs.success_by_state`)."""
+    return fetch or not success_by_state(job_status)
+
+
+class ResultAnswer(str, enum.Enum):
+    """What a failed ``GET /job/{id}/result`` says of a job that is over and did not fail."""
+
+    #: Still a success: a 200 too large to read, when the output was not wanted anyway.
+    CONFIRMS = "confirms"
+    #: The end state (not ``finished``) is not a success: the job failed.
+    REFUSES = "refuses"
+    #: Nothing about the job: the error stands (a lost connection, the output too large).
+    ERROR = "error"
+
+
+def result_answer(job_status: str, error: VBrainError, fetch: bool) -> ResultAnswer:
+    """Read a failed ``/result``, in one place for the task and the trigger (see :func:`asks_result`)."""
+    if isinstance(error, VBrainAnswerTooLargeError) and not fetch:
+        return ResultAnswer.CONFIRMS
+    if isinstance(error, VBrainAPIError) and not success_by_state(job_status):
+        return ResultAnswer.REFUSES
+    return ResultAnswer.ERROR
+
+
+def refused_failure(failure: VBrainJobFailedError, error: VBrainError) -> VBrainJobFailedError:
+    """The job's failure (with its log tail) when ``/result`` refused its end state with ``error``."""
+    why = (
+        f"it ended in a state the API does not document as success, and /result did not confirm it ({error})"
+    )
+    return VBrainJobFailedError(
+        failure.job_id, failure.repository_id, failure.status, f"{why}; {failure.detail}"
     )
 
 

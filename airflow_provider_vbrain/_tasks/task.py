@@ -8,16 +8,19 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._client.answers import checked_result
-from airflow_provider_vbrain._client.waiting import job_goes_on
+from airflow_provider_vbrain._client.waiting import (
+    ResultAnswer,
+    asks_result,
+    job_goes_on,
+    refused_failure,
+    result_answer,
+)
 from airflow_provider_vbrain.exceptions import (
-    VBrainAnswerTooLargeError,
-    VBrainAPIError,
     VBrainError,
-    VBrainJobFailedError,
     VBrainJobTimeoutError,
 )
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, success_by_state
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
 from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 
@@ -104,19 +107,16 @@ class VBrainTaskMixin:
         if event.error is not None:  # the wait ran in this process and kept its error
             raise event.error
         if event.status is EventStatus.FAILED:
-            raise self.failure(event.job_id, event.repository_id, event.job_status, event.message)
+            raise self.failure(event.job_id, event.repository_id, event.job_status)
         if event.status is EventStatus.TIMEOUT:
             raise VBrainJobTimeoutError(
                 event.job_id, event.repository_id, None, event.job_status or "unfinished"
             )
         raise VBrainError(event.message or f"waiting on VBrain job {event.job_id} failed")
 
-    def failure(self, job_id: str, repository_id: str, job_status: str, why: str = "") -> VBrainError:
-        """The error for a failed job (``why``: what else decided it); its log tail also goes to
-        the task log."""
-        error = self.hook.job_failure(job_id, repository_id, job_status or "without a job_status")
-        if why:
-            error = VBrainJobFailedError(job_id, repository_id, error.status, f"{why}; {error.detail}")
+    def failure(self, job_id: str, repository_id: str, job_status: str) -> VBrainError:
+        """The error for a failed job; its log tail also goes to the task log."""
+        error = self.hook.job_failure(job_id, repository_id, job_status)
         self.log.error("%s", error)
         return error
 
@@ -128,26 +128,21 @@ class VBrainTaskMixin:
         ``finished`` (:func:`~airflow_provider_vbrain.jobs.success_by_state`): such a job fails
         the task, naming its state, unless ``/result`` answers 200.
         """
-        if not fetch and success_by_state(job_status):
+        if not asks_result(job_status, fetch):
             return None
         try:
             output = self.hook.get_job_result(job_id, repository_id)
-        except VBrainAnswerTooLargeError:
-            if fetch:
+        except VBrainError as err:
+            answer = result_answer(job_status, err, fetch)
+            if answer is ResultAnswer.CONFIRMS:
+                return None
+            if answer is ResultAnswer.ERROR:
                 raise
-            return None  # a 200 too large to read still confirms the job's success
-        except VBrainAPIError as err:
-            if success_by_state(job_status):
-                raise
-            raise self.failure(job_id, repository_id, job_status, unconfirmed(err)) from None
+            state = job_status or "without a job_status"
+            failure = refused_failure(self.hook.job_failure(job_id, repository_id, state), err)
+            self.log.error("%s", failure)
+            raise failure from None
         return checked_result(job_id, output, self.max_result_bytes) if fetch else None
-
-
-def unconfirmed(error: VBrainError) -> str:
-    """Why an end state other than ``finished`` is not a success: ``/result`` did not answer 200."""
-    return (
-        f"it ended in a state the API does not document as success, and /result did not confirm it ({error})"
-    )
 
 
 def wait_seconds(timeout: float | None, execution_timeout: Any, context: Any) -> float | None:

@@ -16,7 +16,14 @@ from airflow_provider_vbrain._airflow.compat import (
 )
 from airflow_provider_vbrain._client.answers import checked_result
 from airflow_provider_vbrain._client.endpoints import job_path
-from airflow_provider_vbrain._client.waiting import JobWait, job_goes_on
+from airflow_provider_vbrain._client.waiting import (
+    JobWait,
+    ResultAnswer,
+    asks_result,
+    job_goes_on,
+    refused_failure,
+    result_answer,
+)
 from airflow_provider_vbrain.connection import DEFAULT_CONN_ID
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
@@ -134,9 +141,10 @@ class VBrainJobTrigger(BaseTrigger):
                 xcoms[JOB_LINK_XCOM_KEY] = url
                 self.log.info("VBrain job page: %s", url)
             if event.status is EventStatus.SUCCEEDED:
-                if self.fetch_result:
-                    result = await hook.get_job_result(self.job_id, self.repository_id)
-                    xcoms["return_value"] = checked_result(self.job_id, result, self.max_result_bytes)
+                if asks_result(event.job_status, self.fetch_result):
+                    result = await self._result(hook, event.job_status)
+                    if self.fetch_result:
+                        xcoms["return_value"] = checked_result(self.job_id, result, self.max_result_bytes)
                 self.log.info("VBrain job %s finished", self.job_id)
                 return await self._end(True, xcoms)
             if event.status is EventStatus.FAILED:
@@ -147,6 +155,22 @@ class VBrainJobTrigger(BaseTrigger):
                 return None  # the worker the task resumes on fails it, or tries again
             self.log.error("%s", err)  # what the task's log shows when the task raises it
             return await self._end(False, xcoms)
+
+    async def _result(self, hook: VBrainAsyncHook, job_status: str) -> Any:
+        """The job's output; an end state other than ``finished`` that ``/result`` refuses raises the
+        job's failure (see :func:`~airflow_provider_vbrain._client.waiting.result_error`)."""
+        try:
+            return await hook.get_job_result(self.job_id, self.repository_id)
+        except VBrainError as err:
+            answer = result_answer(job_status, err, self.fetch_result)
+            if answer is ResultAnswer.CONFIRMS:
+                return None
+            if answer is ResultAnswer.ERROR:
+                raise
+            state = job_status or "without a job_status"
+            raise refused_failure(
+                await hook.job_failure(self.job_id, self.repository_id, state), err
+            ) from None
 
     def _pushes_xcoms(self) -> bool:
         """Whether the task's XComs can be pushed from here, intact for the tasks that pull them."""

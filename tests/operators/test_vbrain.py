@@ -23,7 +23,9 @@ from tests.conftest import connection_json
 
 
 def context(try_number: int = 1) -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=try_number)
+    ti = SimpleNamespace(
+        dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=try_number, xcom_push=lambda **_: None
+    )
     return {"ti": ti}
 
 

@@ -321,3 +321,46 @@ async def test_a_deadline_always_resumes_the_task_on_a_worker(job: Any) -> None:
     event = await the_event(trigger)
     assert type(event).__name__ == "TriggerEvent"
     assert event.payload["status"] == "timeout"  # the sensor times out, or skips under soft_fail
+
+
+@pytest.mark.parametrize("fetch_result", [True, False], ids=["output-wanted", "output-unwanted"])
+async def test_an_end_state_result_refuses_fails_the_task_here_naming_it(
+    job: Any,
+    vbrain_conn: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    fetch_result: bool,
+) -> None:
+    from airflow.triggers.base import TaskFailedEvent
+
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
+    vbrain_conn.inject_fault(200, count=100, method="GET", path=STATUS_PATH, body={"job_status": "cancelled"})
+    vbrain_conn.inject_fault(
+        500, count=100, method="GET", path=r"/result$", body={"error": "Job was cancelled"}
+    )
+    with caplog.at_level(logging.INFO):
+        event = await the_event(
+            ending(job_id, repository_id, end_failed_task=True, fetch_result=fetch_result)
+        )
+    if fetch_result and not end_event_xcoms_intact():  # Airflow 3 outside a triggerer: a worker judges
+        assert event.payload["job_status"] == "cancelled"
+        return
+    assert isinstance(event, TaskFailedEvent)
+    text = logged(caplog, capsys)
+    assert f"VBrain job {job_id} in repository {repository_id} ended cancelled" in text
+    assert "/result did not confirm it" in text
+
+
+async def test_an_end_state_result_confirms_ends_the_task_here(job: Any, vbrain_conn: Any) -> None:
+    from airflow.triggers.base import TaskSuccessEvent
+
+    repository_id, hook = job
+    job_id = hook.execute_job(repository_id, {"a": 2, "b": 3})
+    hook.wait_for_job(job_id, repository_id, poll_interval=0.05)  # over, so /result has its output
+    vbrain_conn.clear_requests()
+    vbrain_conn.inject_fault(200, count=100, method="GET", path=STATUS_PATH, body={"job_status": "completed"})
+    event = await the_event(ending(job_id, repository_id, fetch_result=False))
+    assert isinstance(event, TaskSuccessEvent)
+    assert not event.xcoms
+    assert [r["status"] for r in vbrain_conn.requests() if r["path"].endswith("/result")] == [200]
