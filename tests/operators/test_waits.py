@@ -47,6 +47,19 @@ def deferral(operator: Any) -> Any:
     return deferred.value
 
 
+def deferring_operator(**kwargs: Any) -> VBrainExecuteJobOperator:
+    """An execute operator that waits deferrably on a long job, in a new repository."""
+    repository_id = VBrainHook().create_repository()
+    return VBrainExecuteJobOperator(
+        task_id="t",
+        repository_id=repository_id,
+        metadata=LONG_JOB,
+        wait_for_completion=True,
+        deferrable=True,
+        **kwargs,
+    )
+
+
 def logged(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> str:
     """What was logged, wherever this Airflow's task loggers write (stdlib on 2, structlog on 3)."""
     out, err = capfd.readouterr()
@@ -67,17 +80,8 @@ def logged(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) 
 def test_a_deferred_wait_is_bounded_and_has_a_backstop(
     vbrain_conn: Any, kwargs: dict[str, Any], expected: float
 ) -> None:
-    repository_id = VBrainHook().create_repository()
-    operator = VBrainExecuteJobOperator(
-        task_id="t",
-        repository_id=repository_id,
-        metadata=LONG_JOB,
-        wait_for_completion=True,
-        deferrable=True,
-        **kwargs,
-    )
     before = time.time()
-    deferred = deferral(operator)
+    deferred = deferral(deferring_operator(**kwargs))
     # The trigger's own deadline (a clear VBrainJobTimeoutError) ...
     assert before + expected - 5 <= deferred.trigger.end_time <= time.time() + expected
     # ... and Airflow's deferral timeout a little after it, for when no triggerer runs at all.
@@ -85,16 +89,7 @@ def test_a_deferred_wait_is_bounded_and_has_a_backstop(
 
 
 def test_timeout_none_is_a_wait_without_a_deadline_of_its_own(vbrain_conn: Any) -> None:
-    repository_id = VBrainHook().create_repository()
-    operator = VBrainExecuteJobOperator(
-        task_id="t",
-        repository_id=repository_id,
-        metadata=LONG_JOB,
-        wait_for_completion=True,
-        deferrable=True,
-        timeout=None,
-    )
-    deferred = deferral(operator)
+    deferred = deferral(deferring_operator(timeout=None))
     assert deferred.trigger.end_time is None
     assert deferred.timeout is None
 
