@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -105,7 +106,7 @@ def test_triggerer_restart_mid_wait_resumes_from_serialize(chaos_conn: Any) -> N
         task_id="wait", job_id=job_id, repository_id=repository_id, deferrable=True, poke_interval=0.05
     )
     with pytest.raises(TaskDeferred) as deferred:
-        sensor.execute({})
+        sensor.execute({"ti": SimpleNamespace(xcom_push=lambda **_: None)})
     path, kwargs = deferred.value.trigger.serialize()
     assert path == "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
 
