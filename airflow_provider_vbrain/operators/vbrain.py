@@ -16,6 +16,7 @@ from airflow_provider_vbrain._client.endpoints import json_object
 from airflow_provider_vbrain._client.waiting import Outcome, outcome_of
 from airflow_provider_vbrain._tasks import lineage
 from airflow_provider_vbrain._tasks.reattach import Tag, find_job, find_repository, lookup_since
+from airflow_provider_vbrain._tasks.store import reusable_job, reusable_repository
 from airflow_provider_vbrain._tasks.task import (
     CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
@@ -81,6 +82,7 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         self.created_repository_id: str | None = None
 
     def execute(self, context: Context) -> str:
+        store = self.open_store(context, "repository")
         params = json_object("repository_params", self.repository_params)
         metadata = json_object("metadata", self.metadata)
         upload = None if self.input_file is None else location(self.input_file)
@@ -88,12 +90,12 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         # Repositories listed from the DAG run's start (less a margin); a day back if it is unknown.
         since = lookup_since(context) or datetime.now(timezone.utc) - timedelta(days=1)
         reattach = self.reattach("repository", lambda: find_repository(self.hook, tag, since), str)
-        earlier = reattach.earlier() if context["ti"].try_number > 1 else None
+        earlier = self.earlier(context, store, tag, reattach, reusable_repository(self.hook, self.log))
         if earlier is not None:
             self.created_repository_id = earlier
             return earlier
-        repository_id = reattach.create(
-            lambda: self.hook.create_repository(params, tag.metadata(metadata), upload)
+        repository_id = self.create_once(
+            store, tag, reattach, lambda: self.hook.create_repository(params, tag.metadata(metadata), upload)
         )
         self.log.info("VBrain repository %s", repository_id)
         self.created_repository_id = repository_id
@@ -204,6 +206,7 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         self.submitted_job_id: str | None = None
 
     def execute(self, context: Context) -> str:
+        store = self.open_store(context, "job", {"repository_id": self.repository_id})
         params = json_object("job_params", self.job_params)
         metadata = json_object("metadata", self.metadata)
         upload = None if self.input_file is None else location(self.input_file)
@@ -213,12 +216,17 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
             lambda: find_job(self.hook, self.repository_id, tag, since=lookup_since(context)),
             lambda status: status.job_id,
         )
-        status = reattach.earlier() if context["ti"].try_number > 1 else None
+        status = self.earlier(
+            context, store, tag, reattach, reusable_job(self.hook, self.repository_id, self.log)
+        )
         job_id = (
             status.job_id
             if status
-            else reattach.create(
-                lambda: self.hook.execute_job(self.repository_id, params, tag.metadata(metadata), upload)
+            else self.create_once(
+                store,
+                tag,
+                reattach,
+                lambda: self.hook.execute_job(self.repository_id, params, tag.metadata(metadata), upload),
             )
         )
         self.submitted_job_id = job_id
