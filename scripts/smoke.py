@@ -588,9 +588,9 @@ def kill_worker(cluster: Cluster) -> float:
         cluster.procs,
         every=0.2,
     )
-    record = wait_for(
+    record: dict[str, Any] = wait_for(
         f"{NO_ECHO_DAG}'s job in the task state store",
-        lambda: stored_job(cluster, NO_ECHO_DAG),
+        lambda: stored_job(cluster, NO_ECHO_DAG) or {},
         100,
         cluster.procs,
         every=0.2,
