@@ -55,7 +55,8 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
     :param reattach_on_retry: the repository's metadata records this task's identity and a
         fingerprint of the request under ``"airflow"``; a retried task, or one whose create was
         not confirmed, reuses the repository it finds instead of creating a second one (see the
-        exactly-once rules in the docs).
+        exactly-once rules in the docs); on Airflow 3.3 and later by the id recorded in the task
+        state store (key ``vbrain_repository``) first.
     :param on_unknown_earlier: what a retry does when VBrain's answers cannot tell whether an
         earlier try created the repository: ``"fail"`` (default) or ``"submit"`` (with a warning).
     :param reattach_settle_seconds: after a create whose answer was lost, how long to look for
@@ -136,8 +137,9 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     the request changed. After a submit whose answer was lost, the job is looked for
     for ``reattach_settle_seconds``; the job found is used, and nothing is submitted
     again in that try. When VBrain's answers cannot tell which job a task submitted,
-    a retry follows ``on_unknown_earlier``. ``reattach_on_retry=False`` always submits
-    and never looks.
+    a retry follows ``on_unknown_earlier``. On Airflow 3.3 and later the job's id is also
+    recorded in Airflow's task state store (key ``vbrain_job``), and a retry reattaches by it
+    first, on any VBrain. ``reattach_on_retry=False`` always submits and never looks.
 
     VBrain has no cancel endpoint: killing or clearing this task does not stop the job (the
     task log says so, with the job's id and link).
