@@ -224,3 +224,43 @@ def test_without_a_store_the_tag_rules_decide_on_a_retry_only() -> None:
     fake = Fake(Lookup(Seen.FOUND, job("j9")))
     assert resume(None, tag(), fake.reattach(), Reusable(job("j1")), 1, LOG) is None
     assert resume(None, tag(), fake.reattach(), Reusable(job("j1")), 2, LOG) == job("j9")
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@pytest.mark.parametrize(
+    ("found", "reused", "counted"),
+    [
+        pytest.param(
+            record("created", job_id="j1"),
+            job("j1"),
+            ["reconnect_attempt", "reconnect_success"],
+            id="running-job",
+        ),
+        pytest.param(
+            record("created", job_id="j1"),
+            job("j1", "finished"),
+            ["reconnect_attempt", "already_succeeded"],
+            id="finished-job",
+        ),
+        pytest.param(
+            record("created", job_id="j1"), None, ["reconnect_attempt", "terminal_resubmit"], id="failed-job"
+        ),
+        pytest.param(record("started"), None, ["fresh_submit"], id="no-create"),
+        pytest.param(record("creating"), None, [], id="lost-answer-looked-for-by-tag"),
+    ],
+)
+def test_decisions_are_counted_as_airflows_resumable_jobs_count_them(
+    monkeypatch: pytest.MonkeyPatch, found: Any, reused: Any, counted: list[str]
+) -> None:
+    stats = pytest.importorskip(
+        "airflow.sdk.observability.stats", reason="Airflow before 3.2 has no SDK Stats"
+    )
+    seen: list[tuple[str, Any]] = []
+    monkeypatch.setattr(
+        stats.Stats, "incr", lambda name, *args, **kwargs: seen.append((name, kwargs.get("tags")))
+    )
+    reattach = Fake(Lookup(Seen.ABSENT)).reattach()
+    resume(opened(MemoryStore(**{KEY: found})), tag(), reattach, Reusable(reused), 2, LOG, "MyOperator")
+    assert seen == [(f"resumable_job.{name}", {"operator": "MyOperator"}) for name in counted]

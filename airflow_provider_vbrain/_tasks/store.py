@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_vbrain._airflow.compat import task_state_store
+from airflow_provider_vbrain._airflow.compat import find, task_state_store
 from airflow_provider_vbrain._tasks.reattach import Reattach
 from airflow_provider_vbrain._tasks.tag import Tag
 from airflow_provider_vbrain.exceptions import VBrainNotFoundError
@@ -42,6 +42,7 @@ __all__ = [
     "CreateStore",
     "Earlier",
     "Prior",
+    "count",
     "create_once",
     "resume",
     "reusable_job",
@@ -157,10 +158,12 @@ def resume(
     reusable: Callable[[str], T | None],
     try_number: int,
     log: Any,
+    operator: str = "",
 ) -> T | None:
     """What this try reuses of an earlier try's create, or None to create.
 
     :param reusable: an id recorded in the store into what to reuse, or None (gone, or failed).
+    :param operator: the operator's class name, for the metrics' ``operator`` tag.
     """
     if store is None:  # Airflow before 3.3, a context without the store, or reattach_on_retry off
         return reattach.earlier() if try_number > 1 else None
@@ -171,7 +174,15 @@ def resume(
             reattach.what,
             earlier.created_id,
         )
-        return reusable(earlier.created_id)
+        count("reconnect_attempt", operator)
+        value = reusable(earlier.created_id)
+        if value is None:
+            count("terminal_resubmit", operator)
+        elif isinstance(value, JobStatus) and not value.terminal:
+            count("reconnect_success", operator)
+        else:
+            count("already_succeeded", operator)
+        return value
     if earlier.prior is Prior.CREATING:
         log.info(
             "The task state store records a create of this %s whose answer an earlier try never "
@@ -191,7 +202,16 @@ def resume(
             "The task state store shows no earlier try created a %s for this request: creating one",
             reattach.what,
         )
+    count("fresh_submit", operator)
     return None
+
+
+def count(decision: str, operator: str) -> None:
+    """Count a decision under the metric Airflow's ``ResumableJobMixin`` counts it under
+    (``resumable_job.<decision>``, tagged with the operator), where this Airflow has its Stats."""
+    stats = find("Stats", "airflow.sdk.observability.stats")
+    if stats is not None:
+        stats.incr(f"resumable_job.{decision}", tags={"operator": operator})
 
 
 def create_once(

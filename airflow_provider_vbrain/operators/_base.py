@@ -82,7 +82,8 @@ class _VBrainCreateOperator(_VBrainOperator):
         reusable: Callable[[str], T | None],
     ) -> T | None:
         """What an earlier try created and this one reuses: by the store's record, else by tag."""
-        return resume(store, tag, reattach, reusable, int(context["ti"].try_number), self.log)
+        try_number = int(context["ti"].try_number)
+        return resume(store, tag, reattach, reusable, try_number, self.log, type(self).__name__)
 
     def create_once(
         self, store: CreateStore | None, tag: Tag, reattach: Reattach[Any], create: Callable[[], str]
