@@ -7,11 +7,14 @@ triggered through the CLI; they pass when each DAG run succeeds and the
 deferrable tasks really went through a triggerer.
 
 Then the kill pass (DAGs in scripts/smoke_dags/): the Celery worker is SIGKILLed
-(its whole process tree) right after a task's job was created, and a new worker
-started; the triggerer holding a deferred sensor's trigger is SIGKILLed. Every
-DAG run must succeed, the killed task must be retried and reattach to its job,
-the other triggerer must take the trigger over, and the emulator must hold
-exactly one job per execute task (counted by the jobs' "airflow" metadata tag).
+(its whole process tree) while it runs two tasks, one whose job was created and
+whose answer is held back, one that recorded its job in Airflow's task state
+store and waits on it on a second emulator whose job status echoes no metadata;
+a new worker is started; the triggerer holding a deferred sensor's trigger is
+SIGKILLed. Every DAG run must succeed, the killed tasks must be retried and
+reattach to their jobs (the second through the store, listing nothing), the
+other triggerer must take the trigger over, and the emulators must hold exactly
+one job per execute task (counted by the jobs' "airflow" metadata tag).
 
 Everything started is stopped by process group (every group of its process
 tree) and checked gone, also when something fails. PostgreSQL and Redis are
@@ -45,7 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".smoke"
 DAG_FOLDERS = [ROOT / "example_dags", ROOT / "scripts" / "smoke_dags"]
 EXAMPLES = ["example_vbrain_tutorial", "example_vbrain_files", "example_vbrain_mapped"]
-KILL_DAGS = ["smoke_kill_worker", "smoke_kill_triggerer"]
+KILL_DAGS = ["smoke_kill_worker", "smoke_kill_triggerer", "smoke_kill_store"]
+#: The kill pass's DAG whose VBrain (a second emulator) echoes no metadata in job status answers.
+NO_ECHO_DAG = "smoke_kill_store"
 EXECUTE_OPERATOR = "VBrainExecuteJobOperator"
 DEFERRED_TASKS = {  # tasks that must have waited on the triggerer
     "example_vbrain_tutorial": ["wait_for_job"],
@@ -271,20 +276,20 @@ def start_redis(procs: Processes) -> int:
     return port
 
 
-def start_emulator(procs: Processes) -> str:
+def start_emulator(procs: Processes, name: str = "emulator", *profile: str) -> str:
     port = free_port()
     # Jobs long enough (5 s queued, 15 s running) that every wait outlasts Celery's scheduling delay.
     # The control API lets the kill pass hold an answer back and count every job created.
     procs.start(
-        "emulator",
+        name,
         [
             *(sys.executable, "-m", "vbrain_emulator", "--port", str(port), "--control"),
-            *("--queue-seconds", "5", "--run-seconds", "15"),
+            *("--queue-seconds", "5", "--run-seconds", "15", *profile),
         ],
     )
     url = f"http://127.0.0.1:{port}"
     wait_for(
-        "emulator",
+        name,
         lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() is None,
         30,
         procs,
@@ -302,7 +307,21 @@ def dags_folder() -> Path:
     return folder
 
 
-def airflow_env(pg_port: int, redis_port: int, api_port: int, emulator_url: str) -> dict[str, str]:
+def vbrain_connection(url: str) -> str:
+    return json.dumps(
+        {
+            "conn_type": "vbrain",
+            "host": url,
+            "login": "smoke",
+            "password": "smoke-" + secrets.token_hex(8),
+            "extra": {"organization_id": "smoke-org", "client_id": "smoke", "application_id": "Tutorial"},
+        }
+    )
+
+
+def airflow_env(
+    pg_port: int, redis_port: int, api_port: int, emulator_url: str, no_echo_url: str
+) -> dict[str, str]:
     database = f"airflow:airflow@127.0.0.1:{pg_port}/airflow"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(
@@ -336,15 +355,8 @@ def airflow_env(pg_port: int, redis_port: int, api_port: int, emulator_url: str)
         # A triggerer's triggers move to another once its last heartbeat is older than this.
         AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="2",
         AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD=str(TRIGGERER_HEALTH_THRESHOLD),
-        AIRFLOW_CONN_VBRAIN_DEFAULT=json.dumps(
-            {
-                "conn_type": "vbrain",
-                "host": emulator_url,
-                "login": "smoke",
-                "password": "smoke-" + secrets.token_hex(8),
-                "extra": {"organization_id": "smoke-org", "client_id": "smoke", "application_id": "Tutorial"},
-            }
-        ),
+        AIRFLOW_CONN_VBRAIN_DEFAULT=vbrain_connection(emulator_url),
+        AIRFLOW_CONN_VBRAIN_NOECHO=vbrain_connection(no_echo_url),
     )
     return env
 
@@ -377,6 +389,7 @@ class Cluster:
     pg_port: int
     redis_port: int
     emulator_url: str
+    no_echo_url: str
     procs: Processes
     #: Each triggerer's job id (its row in Airflow's job table) to its process name.
     triggerers: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -384,10 +397,11 @@ class Cluster:
     def sql(self, query: str) -> list[list[str]]:
         return psql(self.pg_port, query)
 
-    def emulator(self, method: str, path: str, body: Any = None) -> Any:
-        """Call the emulator's control API."""
+    def emulator(self, method: str, path: str, body: Any = None, *, no_echo: bool = False) -> Any:
+        """Call the control API of the emulator (``no_echo``: of the one that echoes no metadata)."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.emulator_url + path, data=data, method=method)
+        url = self.no_echo_url if no_echo else self.emulator_url
+        request = urllib.request.Request(url + path, data=data, method=method)
         request.add_header("content-type", "application/json")
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.load(answer)
@@ -414,9 +428,10 @@ def deployment() -> Iterator[Cluster]:
         pg_port = start_postgres(procs)
         redis_port = start_redis(procs)
         emulator_url = start_emulator(procs)
+        no_echo_url = start_emulator(procs, "emulator-no-echo", "--profile", "no-metadata")
         api_port = free_port()
-        env = airflow_env(pg_port, redis_port, api_port, emulator_url)
-        cluster = Cluster(env, pg_port, redis_port, emulator_url, procs)
+        env = airflow_env(pg_port, redis_port, api_port, emulator_url, no_echo_url)
+        cluster = Cluster(env, pg_port, redis_port, emulator_url, no_echo_url, procs)
         log("migrating the metadata database")
         airflow(env, "db", "migrate")
         procs.start("api-server", [sys.executable, "-m", "airflow", "api-server"], env)
@@ -499,13 +514,31 @@ def run_examples(cluster: Cluster) -> int:
 
 
 def tagged_jobs(cluster: Cluster, dag_id: str, task_id: str) -> list[dict[str, Any]]:
-    """The emulator's jobs (every tenant, listed or not) tagged by one task."""
+    """The emulators' jobs (every tenant, listed or not) tagged by one task."""
     return [
         job
-        for job in cluster.emulator("GET", "/_emulator/jobs")
+        for job in every_job(cluster)
         if (job.get("metadata") or {}).get("airflow", {}).get("dag_id") == dag_id
         and job["metadata"]["airflow"].get("task_id") == task_id
     ]
+
+
+def every_job(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every job both emulators hold."""
+    return [
+        *cluster.emulator("GET", "/_emulator/jobs"),
+        *cluster.emulator("GET", "/_emulator/jobs", no_echo=True),
+    ]
+
+
+def stored_job(cluster: Cluster, dag_id: str) -> dict[str, Any] | None:
+    """``execute_job``'s record in Airflow's task state store, once it holds the created job's id."""
+    rows = cluster.sql(
+        "SELECT value FROM task_state_store "
+        f"WHERE dag_id = '{dag_id}' AND task_id = 'execute_job' AND key = 'vbrain_job'"
+    )
+    record = json.loads(rows[0][0]) if rows else None
+    return record if record and record.get("state") == "created" else None
 
 
 def redis_unacked(cluster: Cluster) -> list[str]:
@@ -533,17 +566,21 @@ def redis_unacked(cluster: Cluster) -> list[str]:
 
 
 def kill_worker(cluster: Cluster) -> float:
-    """SIGKILL the worker right after ``smoke_kill_worker.execute_job`` created its job; start another.
+    """SIGKILL the worker while it runs two tasks that created their jobs; start another.
 
-    The submit's answer is held back (an emulator fault), so the kill always lands after the job was
-    created and before the task learnt its id: its retry can only find the job by its tag.
+    ``smoke_kill_worker.execute_job``: the submit's answer is held back (an emulator fault), so the
+    kill lands after the job was created and before the task learnt its id: its retry can only find
+    the job by its tag. ``smoke_kill_store.execute_job`` (on the emulator that echoes no metadata):
+    the kill lands after the task recorded its job in Airflow's task state store, while it waits on
+    it: its retry can only know the job from the store.
     :return: when it was killed (epoch seconds).
     """
     cluster.emulator(
-        "POST", "/_emulator/faults", {"method": "POST", "path": "^/api/v1/job/execute$", "answer_delay": 60}
+        "POST", "/_emulator/faults", {"method": "POST", "path": "^/api/v1/job/execute$", "answer_delay": 120}
     )
     airflow(cluster.env, "dags", "trigger", "smoke_kill_worker")
-    log("triggered smoke_kill_worker; waiting for its job to be created")
+    airflow(cluster.env, "dags", "trigger", NO_ECHO_DAG)
+    log(f"triggered smoke_kill_worker and {NO_ECHO_DAG}; waiting for both jobs to be created")
     (job,) = wait_for(
         "smoke_kill_worker's job",
         lambda: tagged_jobs(cluster, "smoke_kill_worker", "execute_job"),
@@ -551,9 +588,19 @@ def kill_worker(cluster: Cluster) -> float:
         cluster.procs,
         every=0.2,
     )
+    record: dict[str, Any] = wait_for(
+        f"{NO_ECHO_DAG}'s job in the task state store",
+        lambda: stored_job(cluster, NO_ECHO_DAG) or {},
+        100,
+        cluster.procs,
+        every=0.2,
+    )
     killed_at = time.time()
     count = cluster.procs.kill("celery-worker")
-    log(f"job {job['job_id']} created, its answer held back: SIGKILLed the Celery worker ({count} processes)")
+    log(
+        f"job {job['job_id']} created, its answer held back; job {record['job_id']} recorded in the "
+        f"task state store: SIGKILLed the Celery worker ({count} processes)"
+    )
     unacked = redis_unacked(cluster)
     log(f"Redis holds {len(unacked)} unacknowledged Celery message(s): {', '.join(unacked) or 'none'}")
     cluster.start_worker("celery-worker-2")
@@ -599,6 +646,7 @@ def run_kill_pass(cluster: Cluster) -> dict[str, float]:
         f"triggerer_health_check_threshold {TRIGGERER_HEALTH_THRESHOLD} s"
     )
     cluster.emulator("POST", "/_emulator/config", KILL_PASS_JOBS)
+    cluster.emulator("POST", "/_emulator/config", KILL_PASS_JOBS, no_echo=True)
     killed_at = kill_worker(cluster)
     taken = kill_triggerer(cluster)
     wait_for_runs(cluster, KILL_DAGS)
@@ -615,6 +663,7 @@ def run_kill_pass(cluster: Cluster) -> dict[str, float]:
         raise AssertionError(f"smoke_kill_worker.execute_job ran {tries[0][0]} tries, not 2: the kill missed")
     if "Reattaching to job" not in task_log("smoke_kill_worker", "execute_job", attempt=2):
         raise AssertionError("smoke_kill_worker.execute_job: its second try did not reattach to the job")
+    check_store_kill(cluster)
     detected, retried = float(failed[0][0]) - killed_at, float(tries[0][1]) - killed_at
     log(f"the killed try was failed {detected:.0f} s after the kill; try 2 started after {retried:.0f} s")
     for dag_id, expected in (("smoke_kill_worker", 42), ("smoke_kill_triggerer", 15)):
@@ -628,13 +677,38 @@ def run_kill_pass(cluster: Cluster) -> dict[str, float]:
     return {"detected": detected, "retried": retried, "trigger moved": taken}
 
 
+def check_store_kill(cluster: Cluster) -> None:
+    """The task killed after it recorded its job, on a VBrain that echoes no metadata: retried once,
+    reattached through the task state store without listing a repository, the job's result pushed."""
+    (tries,) = cluster.sql(
+        f"SELECT try_number FROM task_instance WHERE dag_id = '{NO_ECHO_DAG}' AND task_id = 'execute_job'"
+    )
+    retried = task_log(NO_ECHO_DAG, "execute_job", attempt=2)
+    if int(tries[0]) != 2 or "The task state store records job" not in retried:
+        raise AssertionError(f"{NO_ECHO_DAG}.execute_job: try {tries[0]} did not reattach through the store")
+    listings = [
+        r
+        for r in cluster.emulator("GET", "/_emulator/requests", no_echo=True)
+        if r["method"] == "GET" and r["path"] == "/api/v1/job"
+    ]
+    if listings:
+        raise AssertionError(f"{NO_ECHO_DAG}.execute_job listed the repository's jobs {len(listings)} times")
+    (value,) = cluster.sql(
+        f"SELECT value FROM xcom WHERE dag_id = '{NO_ECHO_DAG}' AND task_id = 'execute_job' "
+        "AND key = 'result'"
+    )
+    if json.loads(value[0]) != {"value": 36}:
+        raise AssertionError(f"{NO_ECHO_DAG}.execute_job pushed {value[0]}, not {{'value': 36}}")
+    log(f"{NO_ECHO_DAG}: the retry reattached through the task state store, listing nothing")
+
+
 def job_counts(cluster: Cluster, example_submits: int) -> None:
     """Print the jobs per execute task; fail on any count but one."""
     tagged = Counter(
         tuple(
             str(job["metadata"]["airflow"].get(key)) for key in ("dag_id", "task_id", "run_id", "map_index")
         )
-        for job in cluster.emulator("GET", "/_emulator/jobs")
+        for job in every_job(cluster)
         if isinstance((job.get("metadata") or {}).get("airflow"), dict)
     )
     rows = cluster.sql(
@@ -694,6 +768,7 @@ def main() -> int:
             "celery-worker-2",
             "api-server",
             "dag-processor",
+            "emulator-no-echo",
         ):
             path = WORK / "logs" / f"{name}.log"
             if path.exists():

@@ -123,6 +123,7 @@ def test_the_table_says_whether_reattach_for_jobs_is_available(
     if "no-metadata" in vbrain_emulator_profile:
         assert (verdict, did.split(":")[0]) == ("warn", "unavailable (none)")
         assert "on_unknown_earlier='fail' (default) fails it" in means
+        assert means.startswith("run the tasks on Airflow 3.3 or later")
     elif "repository-metadata" in vbrain_emulator_profile:
         assert (verdict, did.split(":")[0]) == ("warn", "unavailable (the repository's)")
         assert "'submit' submits again and may run a job twice" in means

@@ -40,6 +40,7 @@ __all__ = [
     "scheduler_starts_from_trigger",
     "start_trigger_args",
     "task_end_event",
+    "task_state_store",
     "trigger_can_push_xcoms",
     "trigger_failures_retry",
     "triggerer_renders_templates",
@@ -267,3 +268,17 @@ def xcom_arg_template(value: Any) -> str | None:
     task_id, key = json.dumps(value.operator.task_id), json.dumps(value.key)
     # map_indexes=-1 asks for the one value; without it Airflow 3.3's triggerer cannot answer the pull.
     return "{{ task_instance.xcom_pull(task_ids=" + task_id + ", key=" + key + ", map_indexes=-1) }}"
+
+
+def task_state_store(context: Any) -> Any:
+    """The task instance's state store, where this Airflow has one (3.3 and later, AIP-103), else None.
+
+    ``context["task_state_store"]``: JSON values by key, kept across the tries of one task instance
+    in one DAG run (``get(key, default)``, ``set(key, value)``, ``delete(key)``), listed under the
+    task instance in Airflow's UI. Detected by what the context holds, not by version: a test's
+    context, or a line without the store, has none.
+    """
+    getter = getattr(context, "get", None)
+    store = getter("task_state_store") if callable(getter) else None
+    has_api = callable(getattr(store, "get", None)) and callable(getattr(store, "set", None))
+    return store if has_api else None

@@ -3,7 +3,7 @@ the exactly-once arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from airflow_provider_vbrain._airflow.compat import BaseOperator
@@ -13,6 +13,8 @@ from airflow_provider_vbrain._tasks.reattach import (
     Lookup,
     Reattach,
 )
+from airflow_provider_vbrain._tasks.store import CreateStore, create_once, resume
+from airflow_provider_vbrain._tasks.tag import Tag
 from airflow_provider_vbrain._tasks.task import VBrainTaskMixin, seconds
 
 T = TypeVar("T")
@@ -63,3 +65,28 @@ class _VBrainCreateOperator(_VBrainOperator):
             settle_seconds=self.reattach_settle_seconds,
             log=self.log,
         )
+
+    def open_store(
+        self, context: Any, what: str, scope: Mapping[str, Any] | None = None
+    ) -> CreateStore | None:
+        """This task's record in Airflow's task state store (3.3+), first thing in a try; None where
+        there is no store, or with ``reattach_on_retry=False`` (which never looks)."""
+        return CreateStore.open(context, what, scope) if self.reattach_on_retry else None
+
+    def earlier(
+        self,
+        context: Any,
+        store: CreateStore | None,
+        tag: Tag,
+        reattach: Reattach[T],
+        reusable: Callable[[str], T | None],
+    ) -> T | None:
+        """What an earlier try created and this one reuses: by the store's record, else by tag."""
+        try_number = int(context["ti"].try_number)
+        return resume(store, tag, reattach, reusable, try_number, self.log, type(self).__name__)
+
+    def create_once(
+        self, store: CreateStore | None, tag: Tag, reattach: Reattach[Any], create: Callable[[], str]
+    ) -> str:
+        """Create, recorded in the store around the create; a lost answer is looked for by tag."""
+        return create_once(store, tag, reattach, create, self.log)

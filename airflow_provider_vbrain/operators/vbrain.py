@@ -16,6 +16,7 @@ from airflow_provider_vbrain._client.endpoints import json_object
 from airflow_provider_vbrain._client.waiting import Outcome, outcome_of
 from airflow_provider_vbrain._tasks import lineage
 from airflow_provider_vbrain._tasks.reattach import Tag, find_job, find_repository, lookup_since
+from airflow_provider_vbrain._tasks.store import reusable_job, reusable_repository
 from airflow_provider_vbrain._tasks.task import (
     CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
@@ -54,7 +55,8 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
     :param reattach_on_retry: the repository's metadata records this task's identity and a
         fingerprint of the request under ``"airflow"``; a retried task, or one whose create was
         not confirmed, reuses the repository it finds instead of creating a second one (see the
-        exactly-once rules in the docs).
+        exactly-once rules in the docs); on Airflow 3.3 and later by the id recorded in the task
+        state store (key ``vbrain_repository``) first.
     :param on_unknown_earlier: what a retry does when VBrain's answers cannot tell whether an
         earlier try created the repository: ``"fail"`` (default) or ``"submit"`` (with a warning).
     :param reattach_settle_seconds: after a create whose answer was lost, how long to look for
@@ -81,6 +83,7 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         self.created_repository_id: str | None = None
 
     def execute(self, context: Context) -> str:
+        store = self.open_store(context, "repository")
         params = json_object("repository_params", self.repository_params)
         metadata = json_object("metadata", self.metadata)
         upload = None if self.input_file is None else location(self.input_file)
@@ -88,12 +91,12 @@ class VBrainCreateRepositoryOperator(_VBrainCreateOperator):
         # Repositories listed from the DAG run's start (less a margin); a day back if it is unknown.
         since = lookup_since(context) or datetime.now(timezone.utc) - timedelta(days=1)
         reattach = self.reattach("repository", lambda: find_repository(self.hook, tag, since), str)
-        earlier = reattach.earlier() if context["ti"].try_number > 1 else None
+        earlier = self.earlier(context, store, tag, reattach, reusable_repository(self.hook, self.log))
         if earlier is not None:
             self.created_repository_id = earlier
             return earlier
-        repository_id = reattach.create(
-            lambda: self.hook.create_repository(params, tag.metadata(metadata), upload)
+        repository_id = self.create_once(
+            store, tag, reattach, lambda: self.hook.create_repository(params, tag.metadata(metadata), upload)
         )
         self.log.info("VBrain repository %s", repository_id)
         self.created_repository_id = repository_id
@@ -134,8 +137,9 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     the request changed. After a submit whose answer was lost, the job is looked for
     for ``reattach_settle_seconds``; the job found is used, and nothing is submitted
     again in that try. When VBrain's answers cannot tell which job a task submitted,
-    a retry follows ``on_unknown_earlier``. ``reattach_on_retry=False`` always submits
-    and never looks.
+    a retry follows ``on_unknown_earlier``. On Airflow 3.3 and later the job's id is also
+    recorded in Airflow's task state store (key ``vbrain_job``), and a retry reattaches by it
+    first, on any VBrain. ``reattach_on_retry=False`` always submits and never looks.
 
     VBrain has no cancel endpoint: killing or clearing this task does not stop the job (the
     task log says so, with the job's id and link).
@@ -204,6 +208,7 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         self.submitted_job_id: str | None = None
 
     def execute(self, context: Context) -> str:
+        store = self.open_store(context, "job", {"repository_id": self.repository_id})
         params = json_object("job_params", self.job_params)
         metadata = json_object("metadata", self.metadata)
         upload = None if self.input_file is None else location(self.input_file)
@@ -213,12 +218,17 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
             lambda: find_job(self.hook, self.repository_id, tag, since=lookup_since(context)),
             lambda status: status.job_id,
         )
-        status = reattach.earlier() if context["ti"].try_number > 1 else None
+        status = self.earlier(
+            context, store, tag, reattach, reusable_job(self.hook, self.repository_id, self.log)
+        )
         job_id = (
             status.job_id
             if status
-            else reattach.create(
-                lambda: self.hook.execute_job(self.repository_id, params, tag.metadata(metadata), upload)
+            else self.create_once(
+                store,
+                tag,
+                reattach,
+                lambda: self.hook.execute_job(self.repository_id, params, tag.metadata(metadata), upload),
             )
         )
         self.submitted_job_id = job_id

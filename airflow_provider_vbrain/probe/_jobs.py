@@ -120,9 +120,11 @@ class JobChecks(ProbeBase):
             self.report.add(check, OK, did, means)
         elif lookup.seen is Seen.UNKNOWN:
             means = (
-                "a retry cannot tell whether an earlier try submitted a job: on_unknown_earlier='fail' "
-                "(default) fails it for a person to decide, never a duplicate; 'submit' submits again and "
-                "may run a job twice"
+                "run the tasks on Airflow 3.3 or later: a retry there reattaches by the job id its task "
+                "state store recorded, and only a submit whose answer never reached the worker is left to "
+                "the rule below. Before 3.3 a retry cannot tell whether an earlier try submitted a job: "
+                "on_unknown_earlier='fail' (default) fails it for a person to decide, never a duplicate; "
+                "'submit' submits again and may run a job twice"
             )
             self.report.add(check, WARN, f"unavailable ({self.echo}): {lookup.reason}", means)
         else:

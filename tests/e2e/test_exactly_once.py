@@ -25,6 +25,7 @@ from airflow_provider_vbrain.exceptions import VBrainMaybeCreatedError, VBrainRe
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.operators.vbrain import VBrainCreateRepositoryOperator, VBrainExecuteJobOperator
 from tests.conftest import connection_json, state, xcom
+from tests.stores import MemoryStore, has_task_state_store
 from vbrain_emulator.profiles import PROFILES, Profile
 from vbrain_emulator.pytest_plugin import under_profiles
 
@@ -32,6 +33,7 @@ EXECUTE = r"^/api/v1/job/execute$"
 CREATE_REPOSITORY = r"^/api/v1/repository$"
 STATUS = r"^/api/v1/job/[^/]+$"
 STATUS_PREFIX = "/api/v1/job/"
+LISTING = "/api/v1/job"
 #: Every profile; listings lag 0.5 s under eventual-listing, within the operators' 1 s settle time.
 EVERY_PROFILE = under_profiles(*(f"{name}=0.5" if name == "eventual-listing" else name for name in PROFILES))
 pytestmark = EVERY_PROFILE
@@ -55,8 +57,12 @@ def conn(vbrain_emulator_profile: Profile, vbrain_emulator: Any, monkeypatch: py
 
 
 def context(
-    try_number: int = 1, task_id: str = "execute", run_started: datetime | None = None
+    try_number: int = 1,
+    task_id: str = "execute",
+    run_started: datetime | None = None,
+    store: MemoryStore | None = None,
 ) -> dict[str, Any]:
+    """A task's context; with ``store``, as Airflow 3.3 gives it (its task state store)."""
     ti = SimpleNamespace(
         dag_id="exactly_once",
         task_id=task_id,
@@ -65,9 +71,12 @@ def context(
         try_number=try_number,
         xcom_push=lambda **_: None,
     )
-    return (
-        {"ti": ti} if run_started is None else {"ti": ti, "dag_run": SimpleNamespace(start_date=run_started)}
-    )
+    found: dict[str, Any] = {"ti": ti}
+    if run_started is not None:
+        found["dag_run"] = SimpleNamespace(start_date=run_started)
+    if store is not None:
+        found["task_state_store"] = store
+    return found
 
 
 def execute(repository_id: str, **kwargs: Any) -> VBrainExecuteJobOperator:
@@ -239,26 +248,51 @@ DEFERRED_RETRY = pytest.param(
 )
 
 
+def stored(dag_run: Any, task_id: str, key: str) -> Any:
+    """A task's record in Airflow's task state store, as the UI reads it (3.3+)."""
+    import json
+
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(TaskStateStoreModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
+        return None if row is None else json.loads(row.value)
+
+
 @pytest.mark.parametrize("mode", [DEFERRED_RETRY, "blocking"])
 def test_retried_dags_never_duplicate(
     run_dag: Any, conn: Any, vbrain_emulator_profile: Profile, mode: str
 ) -> None:
     """A whole DAG whose execute task fails after submitting (a poll refused) and is retried.
 
-    Asserted on what happened (task states, XCom, the emulator's jobs and request log), not on
-    log lines, whose capture differs between Airflow lines."""
+    On Airflow 3.3 the first try recorded its job in the task state store, so the retry reattaches
+    by id under every reading, listing nothing; before 3.3 it finds the job by its tag where status
+    answers echo the job's metadata, and fails, creating nothing, where they do not.
+    Asserted on what happened (task states, XCom, the emulator's jobs and request log, the store),
+    not on log lines, whose capture differs between Airflow lines."""
     conn.inject_fault(403, method="GET", path=STATUS, count=1)
     dag_run, states, _ = run_dag(f"e2e_reattach_{mode}")
     (job,) = conn.jobs()
     creates = [r for r in conn.requests() if r["method"] == "POST" and r["path"] == "/api/v1/job/execute"]
     assert len(creates) == 1, creates
-    if tells_jobs_apart(vbrain_emulator_profile):
+    listings = [r for r in conn.requests() if r["method"] == "GET" and r["path"] == LISTING]
+    if has_task_state_store():
+        assert not listings, "the retry knew its job from the store, yet listed the repository"
+        record = stored(dag_run, "execute", "vbrain_job")
+        assert record["state"] == "created"
+        assert record["job_id"] == job["job_id"]
+        assert record["try_number"] == 1
+    if has_task_state_store() or tells_jobs_apart(vbrain_emulator_profile):
         assert state(dag_run) == "success", states
         assert xcom(dag_run, "execute") == job["job_id"]
         assert xcom(dag_run, "execute", key="result") == {"value": 200}
     else:  # the retry could not tell whether its first try had submitted: it failed, creating nothing
         assert states["execute"] == "failed", states
-        listings = [r for r in conn.requests() if r["method"] == "GET" and r["path"] == "/api/v1/job"]
         assert listings, "the retry never looked for the earlier job"
 
 
@@ -266,7 +300,8 @@ def test_a_retried_dag_reads_only_what_its_run_could_have_created(
     run_dag: Any, conn: Any, vbrain_emulator_profile: Profile
 ) -> None:
     """A whole DAG, its execute task retried (a poll refused) in a repository whose 40 jobs were
-    created days before the run: the retry lists from the run's start and reads none of them."""
+    created days before the run: the retry reads none of them (on Airflow 3.3 it lists nothing at
+    all; before, it lists from the run's start)."""
     repository_id = VBrainHook().create_repository()
     old = old_jobs(conn, repository_id, 40)
     conn.clear_requests()
@@ -278,11 +313,156 @@ def test_a_retried_dag_reads_only_what_its_run_could_have_created(
     (new,) = [job["job_id"] for job in jobs_of(conn, repository_id) if job["job_id"] not in old]
     read = {r["path"].rsplit("/", 1)[-1] for r in requests if r["path"].startswith(STATUS_PREFIX)}
     assert not read & old, "the retry read jobs created before its DAG run started"
-    listings = [r for r in requests if r["method"] == "GET" and r["path"] == "/api/v1/job"]
-    assert listings, "the retry never looked for the earlier job"
-    assert all(r["query"].get("from_date") for r in listings), listings
-    if tells_jobs_apart(vbrain_emulator_profile):
+    listings = [r for r in requests if r["method"] == "GET" and r["path"] == LISTING]
+    if has_task_state_store():
+        assert not listings, listings
+    else:
+        assert listings, "the retry never looked for the earlier job"
+        assert all(r["query"].get("from_date") for r in listings), listings
+    if has_task_state_store() or tells_jobs_apart(vbrain_emulator_profile):
         assert state(dag_run) == "success", states
         assert xcom(dag_run, "execute") == new
     else:
         assert states["execute"] == "failed", states
+
+
+# ---------------------------------------------------------------- with a task state store (Airflow 3.3)
+# A stand-in store in the task's context, so these run on every Airflow line; Airflow's own store
+# is used by the dag.test() runs above (3.3) and by make smoke's kill pass.
+
+
+def listed(conn: Any) -> list[dict[str, Any]]:
+    return [
+        r for r in conn.requests() if r["method"] == "GET" and r["path"] in (LISTING, "/api/v1/repository")
+    ]
+
+
+def deferral(operator: Any, task_context: dict[str, Any]) -> Any:
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow 2
+        from airflow.exceptions import TaskDeferred
+
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(task_context)
+    return deferred.value
+
+
+@pytest.mark.parametrize("wait", ["no-wait", "blocking", "deferrable"])
+def test_a_retry_that_knows_its_job_reattaches_under_every_reading(conn: Any, wait: str) -> None:
+    """The first try recorded its job (the answer came back), then was lost: the retry reattaches
+    by id, whatever status answers carry, listing nothing: it waits on the job, or takes its result."""
+    repository_id = VBrainHook().create_repository()
+    store = MemoryStore()
+    first = execute(repository_id).execute(context(store=store))
+    conn.clear_requests()
+    retry = execute(
+        repository_id,
+        wait_for_completion=wait != "no-wait",
+        deferrable=wait == "deferrable",
+        poll_interval=0.1,
+    )
+    if wait == "deferrable":
+        trigger = deferral(retry, context(try_number=2, store=store)).trigger
+        assert trigger.job_id == first
+    else:
+        assert retry.execute(context(try_number=2, store=store)) == first
+    assert [job["job_id"] for job in jobs_of(conn, repository_id)] == [first]
+    assert not listed(conn)
+    assert store.values["vbrain_job"]["job_id"] == first
+
+
+def test_a_finished_job_recorded_gives_its_result_without_running_again(conn: Any) -> None:
+    repository_id = VBrainHook().create_repository()
+    store = MemoryStore()
+    first = execute(repository_id).execute(context(store=store))
+    conn.finish_job(first)
+    pushed: dict[str, Any] = {}
+    retry_context = context(try_number=2, store=store)
+    retry_context["ti"].xcom_push = lambda key, value: pushed.__setitem__(key, value)
+    assert execute(repository_id, wait_for_completion=True).execute(retry_context) == first
+    assert pushed["result"] == {"value": 200}
+    assert len(jobs_of(conn, repository_id)) == 1
+
+
+def test_a_failed_job_recorded_is_submitted_again(conn: Any) -> None:
+    repository_id = VBrainHook().create_repository()
+    store = MemoryStore()
+    first = execute(repository_id).execute(context(store=store))
+    conn.fail_job(first)
+    conn.clear_requests()
+    again = execute(repository_id).execute(context(try_number=2, store=store))
+    assert again != first
+    assert store.values["vbrain_job"]["job_id"] == again
+    assert not listed(conn)
+
+
+def test_a_retry_after_a_try_that_never_reached_the_create_lists_nothing(conn: Any, tmp_path: Any) -> None:
+    """The first try failed before submitting (its input was not there yet): the store shows no
+    create, so the retry submits at once, under every reading, without listing the repository."""
+    repository_id = VBrainHook().create_repository()
+    store = MemoryStore()
+    data = tmp_path / "sales.csv"
+    task = execute(repository_id, input_file=str(data))
+    with pytest.raises(FileNotFoundError, match=r"sales\.csv"):
+        task.execute(context(store=store))
+    data.write_text("a,b\n1,2\n")
+    conn.clear_requests()
+    job_id = task.execute(context(try_number=2, store=store))
+    assert [job["job_id"] for job in jobs_of(conn, repository_id)] == [job_id]
+    assert not listed(conn)
+
+
+@pytest.mark.parametrize("cleared", ["request-changed", "ended-run-cleared"])
+def test_a_cleared_task_never_reattaches_to_a_job_of_another_request_or_run(conn: Any, cleared: str) -> None:
+    """A user cleared the task: with other params it is another request; after its DAG run had
+    ended, Airflow restarts the run (a new start), as the tag lookup reads it. Either way a new job,
+    created without listing, under every reading."""
+    repository_id = VBrainHook().create_repository()
+    store = MemoryStore()
+    started = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    old = execute(repository_id).execute(context(store=store, run_started=started))
+    conn.finish_job(old)
+    conn.clear_requests()
+    params = {"a": 6, "b": 7} if cleared == "request-changed" else {"a": 10, "b": 20}
+    restarted = started if cleared == "request-changed" else datetime.now(timezone.utc)
+    new = execute(repository_id, job_params=params).execute(
+        context(try_number=2, store=store, run_started=restarted)
+    )
+    assert new != old
+    assert not listed(conn)
+    assert len(jobs_of(conn, repository_id)) == 2
+
+
+def test_a_lost_answer_with_the_store_is_looked_for_by_tag(
+    conn: Any, vbrain_emulator_profile: Profile
+) -> None:
+    """The window the store cannot close (the answer lost before it was recorded): the tag rules,
+    as on Airflow before 3.3."""
+    repository_id = VBrainHook().create_repository()
+    store = MemoryStore()
+    conn.inject_fault(method="POST", path=EXECUTE, count=1, drop=True, after=True)
+    if tells_jobs_apart(vbrain_emulator_profile):
+        job_id = execute(repository_id).execute(context(store=store))
+        assert store.values["vbrain_job"]["job_id"] == job_id
+        assert execute(repository_id).execute(context(try_number=2, store=store)) == job_id
+    else:
+        with pytest.raises(VBrainMaybeCreatedError):
+            execute(repository_id).execute(context(store=store))
+        assert store.values["vbrain_job"]["state"] == "creating"
+        with pytest.raises(VBrainReattachUnknownError):
+            execute(repository_id).execute(context(try_number=2, store=store))
+    assert len(jobs_of(conn, repository_id)) == 1
+
+
+def test_a_repository_recorded_is_reused_unless_it_is_gone(conn: Any) -> None:
+    store = MemoryStore()
+    create = VBrainCreateRepositoryOperator(task_id="create", reattach_settle_seconds=1)
+    first = create.execute(context(task_id="create", store=store))
+    conn.clear_requests()
+    assert create.execute(context(try_number=2, task_id="create", store=store)) == first
+    assert not listed(conn)
+    VBrainHook().delete_repository(first)
+    again = create.execute(context(try_number=3, task_id="create", store=store))
+    assert again != first
+    assert [repository["repository_id"] for repository in conn.repositories()] == [again]
