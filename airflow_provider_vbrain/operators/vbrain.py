@@ -125,9 +125,9 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
     ``timeout`` (a week by default). The job id is pushed as XCom key ``job_id`` before
     the wait (for clean-up tasks, should the job fail), a finished job's output as XCom
     key ``result`` (unless ``fetch_result=False`` or ``do_xcom_push=False``: then no
-    output is read at all; ``do_xcom_push=False`` pushes no ``job_id`` either). A failed job fails the task with
-    its log tail in the task log, and so does a job that ended in any state other than
-    ``finished`` unless ``/result`` confirms it.
+    output is read at all; ``do_xcom_push=False`` pushes no ``job_id`` either). A failed
+    job fails the task with its log tail in the task log, and so does a job that ended in
+    any state other than ``finished`` unless ``/result`` confirms it.
 
     The job's metadata records this task's identity (dag id, task id, run id,
     map index) and a fingerprint of the request (params, metadata, input file) under
