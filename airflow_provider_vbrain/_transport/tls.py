@@ -16,7 +16,7 @@ def trust_store(verify: bool | str) -> bool | str:
     file or folder to check against.
 
     ``True`` means what it means to requests: the bundle a variable of :data:`CA_BUNDLE_VARIABLES`
-    names, else certifi's. aiohttp alone would use the system's store instead, so a certificate
+    names, else certifi's (requests' own default). aiohttp alone would use the system's store instead, so a certificate
     (a TLS-inspecting proxy's, say) could pass in the operator's hook and fail in the trigger's.
     """
     if isinstance(verify, str) or verify is False:
@@ -25,6 +25,6 @@ def trust_store(verify: bool | str) -> bool | str:
         named = os.environ.get(name)
         if named:
             return named
-    import certifi
+    from requests.certs import where  # certifi's bundle, as requests finds it
 
-    return certifi.where()
+    return where()
