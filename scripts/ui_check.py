@@ -141,11 +141,12 @@ def run_checks(demo: UiDemo, emulator_port: int) -> None:
                 expect(form_field(dialog, label).get_by_role("textbox")).to_have_value(value)
             for label, value in (
                 ("Timeout (seconds)", "60"),
+                ("Download timeout (seconds)", "21600"),
                 ("Retry attempts", "5"),
                 ("Retry base delay (seconds)", "1"),
                 ("Retry max delay (seconds)", "30"),
             ):
-                expect(dialog.get_by_role("spinbutton", name=label)).to_have_value(value)
+                expect(dialog.get_by_role("spinbutton", name=label, exact=True)).to_have_value(value)
             log("edit form: relabelled fields and typed extra fields present")
             page.keyboard.press("Escape")
 
