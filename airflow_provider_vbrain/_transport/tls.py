@@ -16,8 +16,9 @@ def trust_store(verify: bool | str) -> bool | str:
     file or folder to check against.
 
     ``True`` means what it means to requests: the bundle a variable of :data:`CA_BUNDLE_VARIABLES`
-    names, else certifi's (requests' own default). aiohttp alone would use the system's store instead, so a certificate
-    (a TLS-inspecting proxy's, say) could pass in the operator's hook and fail in the trigger's.
+    names, else certifi's (requests' own default). aiohttp alone would use the system's store
+    instead, so a certificate (a TLS-inspecting proxy's, say) could pass in the operator's hook and
+    fail in the trigger's.
     """
     if isinstance(verify, str) or verify is False:
         return verify
