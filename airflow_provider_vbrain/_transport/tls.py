@@ -26,6 +26,6 @@ def trust_store(verify: bool | str) -> bool | str:
         named = os.environ.get(name)
         if named:
             return named
-    from requests.certs import where  # certifi's bundle, as requests finds it
+    from requests.utils import DEFAULT_CA_BUNDLE_PATH  # certifi's bundle, as requests finds it
 
-    return where()
+    return DEFAULT_CA_BUNDLE_PATH
