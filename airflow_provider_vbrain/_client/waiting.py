@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL, PollSchedule
 from airflow_provider_vbrain.exceptions import (
     VBrainAnswerTooLargeError,
     VBrainAPIError,
@@ -124,12 +125,16 @@ class JobWait:
 
     :param job_id: the job waited on.
     :param repository_id: its repository.
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls at first (see :class:`.PollSchedule`).
+    :param max_poll_interval: the longest interval the wait grows to; None polls every
+        ``poll_interval``.
+    :param started_at: when the wait began (seconds since the epoch; default: now): the interval
+        grows with the time since, so a wait carried over (a trigger rebuilt) keeps its schedule.
     :param end_time: wall-clock deadline (seconds since the epoch), or None to wait without one.
     :param log: where state changes and failed polls are logged.
     :param last_state: the state already reported before this wait (so it is not logged twice).
     :param on_change: called with each status whose state differs from the previous one.
-    :param clock: the wall clock, for the deadline.
+    :param clock: the wall clock, for the deadline and the schedule.
     """
 
     def __init__(
@@ -139,6 +144,8 @@ class JobWait:
         *,
         poll_interval: float,
         log: Any,
+        max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL,
+        started_at: float | None = None,
         end_time: float | None = None,
         last_state: JobState | None = None,
         on_change: Callable[[JobStatus], None] | None = None,
@@ -146,12 +153,15 @@ class JobWait:
     ) -> None:
         self.job_id = job_id
         self.repository_id = repository_id
-        self.poll_interval = poll_interval
+        self.schedule = PollSchedule(poll_interval, max_poll_interval, job_id)
+        self.started_at = clock() if started_at is None else started_at
         self.end_time = end_time
         self.last_state = last_state
         #: The last status read, None before the first.
         self.last_status: JobStatus | None = None
         self.failures = 0
+        #: Polls made so far by this wait.
+        self.polls = 0
         self._log = log
         self._on_change = on_change
         self._clock = clock
@@ -175,6 +185,7 @@ class JobWait:
 
     def after(self, outcome: JobStatus | VBrainError) -> JobEvent | float:
         """Take one poll's outcome; return the event that ends the wait, or the seconds to sleep."""
+        self.polls += 1
         if isinstance(outcome, VBrainError):
             self.failures += 1
             if not is_transient(outcome) or self.failures >= MAX_CONSECUTIVE_POLL_FAILURES:
@@ -195,15 +206,35 @@ class JobWait:
             decided = outcome_of(outcome)
             if decided is not Outcome.WAIT:
                 return self._event(_EVENT_OF[decided])
+        now = self._clock()
+        return self._within(self.schedule.delay(now - self.started_at, self.polls), now)
+
+    def first_delay(self) -> float:
+        """The sleep before this wait's first poll, when the job was just asked about or submitted
+        (see :meth:`.PollSchedule.first_delay`); none once the deadline has passed, so the job's last
+        state is read before the wait times out."""
+        now = self._clock()
+        sleep = self.schedule.first_delay(now - self.started_at)
+        return sleep if self.end_time is None else max(0.0, min(sleep, self.end_time - now))
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None without one)."""
+        return None if self.end_time is None else self.end_time - self._clock()
+
+    def timed_out(self) -> JobEvent:
+        """The event that ends the wait at its deadline."""
+        state = self.job_status or "unfinished"
+        timeout = VBrainJobTimeoutError(self.job_id, self.repository_id, None, state)
+        return self._event(EventStatus.TIMEOUT, str(timeout), timeout)
+
+    def _within(self, sleep: float, now: float) -> JobEvent | float:
+        """``sleep``, cut short by the deadline; the timeout event once it has passed."""
         if self.end_time is None:
-            return self.poll_interval
-        remaining = self.end_time - self._clock()
+            return sleep
+        remaining = self.end_time - now
         if remaining <= 0:
-            timeout = VBrainJobTimeoutError(
-                self.job_id, self.repository_id, None, self.job_status or "unfinished"
-            )
-            return self._event(EventStatus.TIMEOUT, str(timeout), timeout)
-        return min(self.poll_interval, remaining)
+            return self.timed_out()
+        return min(sleep, remaining)
 
     @property
     def job_status(self) -> str:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_vbrain._client.answers import checked_result
+from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL
 from airflow_provider_vbrain._client.waiting import (
     ResultAnswer,
     asks_result,
@@ -20,7 +21,7 @@ from airflow_provider_vbrain.exceptions import (
     VBrainJobTimeoutError,
 )
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
 from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 
@@ -46,6 +47,8 @@ class VBrainTaskMixin:
     application_id: str | None
     max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES
     log: Any  # the operator's logger
+    #: The longest interval between two polls of a job (None: every ``poll_interval``).
+    max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL
 
     @functools.cached_property
     def hook(self) -> VBrainHook:
@@ -71,15 +74,30 @@ class VBrainTaskMixin:
         timeout: float | None,
         last_state: JobState | None = None,
     ) -> VBrainJobTrigger:
-        """The trigger to defer to, with the deadline made absolute so a triggerer restart keeps it."""
+        """The trigger to defer to, with the deadline and the wait's start made absolute so a triggerer
+        restart keeps both."""
         return VBrainJobTrigger(
             job_id=job_id,
             repository_id=repository_id,
             vbrain_conn_id=self.vbrain_conn_id,
             application_id=self.application_id,
             poll_interval=poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            started_at=time.time(),
             end_time=None if timeout is None else time.time() + timeout,
             last_state=None if last_state is None else last_state.value,
+        )
+
+    def wait_here(
+        self, job_id: str, repository_id: str, poll_interval: float, timeout: float | None
+    ) -> JobStatus:
+        """Wait on the job in this process (blocking its worker), polling as :meth:`job_trigger` does."""
+        return self.hook.wait_for_job(
+            job_id,
+            repository_id,
+            poll_interval=poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            timeout=timeout,
         )
 
     def waiting_on(self) -> tuple[str, str] | None:
@@ -172,6 +190,19 @@ def deferral_backstop(timeout: float | None, poll_interval: float) -> timedelta 
     if timeout is None:
         return None
     return timedelta(seconds=timeout + max(60.0, 2 * poll_interval))
+
+
+def max_interval(value: Any, poll_interval: float) -> float | None:
+    """``max_poll_interval`` in seconds (None: fixed polling), checked against ``poll_interval``."""
+    if value is None:
+        return None
+    limit = seconds(positive("max_poll_interval", value)) or 0.0
+    if limit < poll_interval:
+        raise ValueError(
+            f"max_poll_interval ({value!r}) must not be below the first interval ({poll_interval!r} s); "
+            "None polls at a fixed interval"
+        )
+    return limit
 
 
 def positive(argument: str, value: Any) -> Any:

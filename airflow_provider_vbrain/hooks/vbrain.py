@@ -26,6 +26,7 @@ from airflow_provider_vbrain._airflow.files import InputFile, file_safe, upload
 from airflow_provider_vbrain._client import endpoints
 from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.logs import LOG_TAIL_LINES, failed_job_error, job_log_tail
+from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL
 from airflow_provider_vbrain._client.retry import RetryPolicy
 from airflow_provider_vbrain._client.waiting import JobWait
 from airflow_provider_vbrain._transport import aio
@@ -230,6 +231,7 @@ class VBrainHook(_VBrainHookBase):
         repository_id: str,
         *,
         poll_interval: float = 10.0,
+        max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL,
         timeout: float | None = None,
         on_status: Callable[[JobStatus], None] | None = None,
     ) -> JobStatus:
@@ -239,7 +241,10 @@ class VBrainHook(_VBrainHookBase):
         Transient failures of a poll (after the hook's own retries) are tolerated
         up to :data:`~airflow_provider_vbrain._client.waiting.MAX_CONSECUTIVE_POLL_FAILURES` in a row.
 
-        :param poll_interval: seconds between polls.
+        :param poll_interval: seconds between polls at first.
+        :param max_poll_interval: the longest interval the polls grow to as the job runs on (a tenth
+            of the time waited so far; see :class:`~airflow_provider_vbrain._client.polling.PollSchedule`);
+            None polls every ``poll_interval``.
         :param timeout: give up after this many seconds with
             :class:`~airflow_provider_vbrain.exceptions.VBrainJobTimeoutError`; None waits forever.
         :param on_status: called with each status whose state differs from the previous one.
@@ -249,6 +254,7 @@ class VBrainHook(_VBrainHookBase):
             job_id,
             repository_id,
             poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
             end_time=end_time,
             log=self.log,
             on_change=on_status,

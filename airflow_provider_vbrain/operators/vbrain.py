@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_vbrain._airflow.compat import default_deferrable
 from airflow_provider_vbrain._airflow.files import file_safe, location
 from airflow_provider_vbrain._client.endpoints import json_object
+from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL
 from airflow_provider_vbrain._client.waiting import Outcome, outcome_of
 from airflow_provider_vbrain._tasks import lineage
 from airflow_provider_vbrain._tasks.reattach import Tag, find_job, find_repository, lookup_since
@@ -22,6 +23,7 @@ from airflow_provider_vbrain._tasks.task import (
     DEFAULT_MAX_RESULT_BYTES,
     DEFAULT_WAIT_TIMEOUT,
     deferral_backstop,
+    max_interval,
     positive,
     seconds,
     wait_seconds,
@@ -152,7 +154,9 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         path, object-storage URL or ``ObjectStoragePath`` (templated).
     :param wait_for_completion: wait for the job to end.
     :param deferrable: wait on the triggerer (default: Airflow's ``[operators] default_deferrable``).
-    :param poll_interval: seconds between status polls while waiting.
+    :param poll_interval: seconds between status polls while waiting, at first.
+    :param max_poll_interval: the longest interval between polls, which grow from ``poll_interval``
+        to a tenth of the time the job has run (docs: "Polling"); None polls every ``poll_interval``.
     :param timeout: seconds (or a ``timedelta``) to wait before failing with
         :class:`~airflow_provider_vbrain.exceptions.VBrainJobTimeoutError`; a week by default.
         An ``execution_timeout`` that ends sooner shortens it. None waits without a deadline of
@@ -189,6 +193,7 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         wait_for_completion: bool = False,
         deferrable: bool | None = None,
         poll_interval: float = 10,
+        max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL,
         timeout: Any = DEFAULT_WAIT_TIMEOUT,
         fetch_result: bool = True,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
@@ -204,6 +209,7 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = seconds(positive("poll_interval", poll_interval)) or 0.0
+        self.max_poll_interval = max_interval(max_poll_interval, self.poll_interval)
         self.timeout = None if timeout is None else seconds(positive("timeout", timeout))
         self.submitted_job_id: str | None = None
 
@@ -252,9 +258,7 @@ class VBrainExecuteJobOperator(_VBrainCreateOperator):
                     method_name="execute_complete",
                     timeout=deferral_backstop(timeout, self.poll_interval),
                 )
-            status = self.hook.wait_for_job(
-                job_id, self.repository_id, poll_interval=self.poll_interval, timeout=timeout
-            )
+            status = self.wait_here(job_id, self.repository_id, self.poll_interval, timeout)
         if outcome_of(status) is Outcome.FAILED:
             raise self.failure(job_id, self.repository_id, status.raw_state)
         return self._finish(context, job_id, status.raw_state)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,14 @@ from airflow_provider_vbrain._airflow.compat import (
     triggerer_renders_templates,
     xcom_arg_template,
 )
+from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL, PollSchedule
 from airflow_provider_vbrain._client.waiting import JobWait
 from airflow_provider_vbrain._tasks.task import (
     CONNECTION_FIELDS,
     DEFAULT_MAX_RESULT_BYTES,
     VBrainTaskMixin,
     deferral_backstop,
+    max_interval,
     positive,
     seconds,
 )
@@ -73,7 +75,10 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     :param vbrain_conn_id: the Airflow connection to use.
     :param application_id: overrides the connection's ``application_id``.
     :param deferrable: wait on the triggerer (default: Airflow's ``[operators] default_deferrable``).
-    :param poke_interval: seconds between polls, in every mode.
+    :param poke_interval: seconds between polls at first, in every mode.
+    :param max_poll_interval: the longest interval between polls, which grow from ``poke_interval``
+        to a tenth of the time waited so far (docs: "Polling"); None polls every ``poke_interval``.
+        With ``exponential_backoff=True``, Airflow's own back-off paces the poke and reschedule modes.
     :param max_result_bytes: refuse an output larger than this as JSON (too big for XCom),
         with advice to download it instead; None for no limit.
     :param start_from_trigger: run the whole wait on the triggerer, without a worker (implies
@@ -101,6 +106,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         application_id: str | None = None,
         deferrable: bool | None = None,
         poke_interval: float = 10,
+        max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL,
         max_result_bytes: int | None = DEFAULT_MAX_RESULT_BYTES,
         start_from_trigger: bool = False,
         **kwargs: Any,
@@ -109,6 +115,7 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
         if start_from_trigger and deferrable is False:
             raise ValueError("start_from_trigger=True waits on the triggerer: it needs deferrable=True")
         self.max_result_bytes = max_result_bytes
+        self.max_poll_interval = max_interval(max_poll_interval, float(self.poke_interval))
         self.job_id = job_id
         self.repository_id = repository_id
         self.fetch_result = fetch_result
@@ -155,6 +162,8 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
             trigger_kwargs={
                 **arguments,
                 "poll_interval": float(self.poke_interval),
+                "max_poll_interval": self.max_poll_interval,
+                "started_at": None,  # when the task starts there
                 # The deadline is the deferral's own timeout, made absolute by Airflow when it defers.
                 "end_time": None,
                 "last_state": None,
@@ -193,13 +202,27 @@ class VBrainJobSensor(VBrainTaskMixin, BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue | bool:
         if self._wait is None:  # built here: job_id and repository_id are rendered by now
             self._wait = JobWait(
-                self.job_id, self.repository_id, poll_interval=self.poke_interval, log=self.log
+                self.job_id,
+                self.repository_id,
+                poll_interval=self.poke_interval,
+                max_poll_interval=self.max_poll_interval,
+                log=self.log,
             )
         step = self._wait.poll(lambda: self.hook.get_job_status(self.job_id, self.repository_id))
         if not isinstance(step, JobEvent):
             return False
         self.raise_for_unsuccessful(step)
         return PokeReturnValue(is_done=True, xcom_value=self._result(step.job_status))
+
+    def _get_next_poke_interval(
+        self, started_at: Any, run_duration: Callable[[], float], poke_count: int
+    ) -> float:
+        """The sleep before the next poke (poke and reschedule modes): the wait's polling schedule,
+        from the time the sensor has run (counted from its first poke when rescheduled)."""
+        if self.exponential_backoff:
+            return super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        schedule = PollSchedule(float(self.poke_interval), self.max_poll_interval, str(self.job_id))
+        return schedule.delay(run_duration(), poke_count)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger fired: return the output, or fail, time out or skip."""

@@ -181,6 +181,8 @@ def test_start_from_trigger_with_plain_ids_starts_the_trigger_on_every_line() ->
         "end_failed_task": True,
         "fetch_result": True,
         "max_result_bytes": 1024 * 1024,
+        "max_poll_interval": 300.0,
+        "started_at": None,  # when the task starts on the triggerer
     }
     # The trigger Airflow builds from these arguments accepts them all.
     from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
