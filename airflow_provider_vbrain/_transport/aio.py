@@ -29,6 +29,7 @@ from airflow_provider_vbrain._client.http import (
     clip,
 )
 from airflow_provider_vbrain._client.proxy import proxy_failure
+from airflow_provider_vbrain._transport.gate import gate_for
 from airflow_provider_vbrain._transport.sink import Sink
 from airflow_provider_vbrain._transport.tls import trust_store
 from airflow_provider_vbrain.exceptions import VBrainConfigError, VBrainInputError
@@ -62,20 +63,25 @@ async def call(
     sink: Sink | None = None,
 ) -> T:
     """Run ``request`` to its value or typed error; retries are reported to ``log``; a download's
-    body goes to ``sink``, as with the sync transport (its file work in a thread)."""
+    body goes to ``sink``, as with the sync transport (its file work in a thread). Each attempt
+    passes the connection's :class:`.Gate` first: its back-off and its cap on requests in flight."""
     transfer = None if sink is None else sink.transfer(settings, request)
     if transfer is None:
         steps = exchange(request, settings.retry, secrets=settings.secrets, log=log)
     else:
         steps = download_exchange(request, settings.retry, transfer, secrets=settings.secrets, log=log)
+    gate = gate_for(settings)
     try:
         command = next(steps)
         while True:
             try:
                 if isinstance(command, Send):
-                    outcome: Response | TransportFailure | None = await _send(
-                        settings, application_id, command, sink, transfer
-                    )
+                    await gate.enter()
+                    outcome: Response | TransportFailure | None = None
+                    try:
+                        outcome = await _send(settings, application_id, command, sink, transfer)
+                    finally:
+                        gate.leave(outcome)
                 else:
                     await asyncio.sleep(command.seconds)
                     outcome = None

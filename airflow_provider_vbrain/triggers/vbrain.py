@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+import sys
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -16,6 +17,7 @@ from airflow_provider_vbrain._airflow.compat import (
 )
 from airflow_provider_vbrain._client.answers import checked_result
 from airflow_provider_vbrain._client.endpoints import job_path
+from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL
 from airflow_provider_vbrain._client.waiting import (
     JobWait,
     ResultAnswer,
@@ -27,10 +29,12 @@ from airflow_provider_vbrain._client.waiting import (
 from airflow_provider_vbrain.connection import DEFAULT_CONN_ID
 from airflow_provider_vbrain.exceptions import VBrainError
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
-from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState
+from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
 from airflow_provider_vbrain.links.vbrain import JOB_LINK_XCOM_KEY
 
 __all__ = ["VBrainJobTrigger"]
+
+T = TypeVar("T")
 
 
 class VBrainJobTrigger(BaseTrigger):
@@ -47,7 +51,7 @@ class VBrainJobTrigger(BaseTrigger):
     :param repository_id: its repository.
     :param vbrain_conn_id: the Airflow connection, read asynchronously in the triggerer.
     :param application_id: overrides the connection's ``application_id``.
-    :param poll_interval: seconds between status polls.
+    :param poll_interval: seconds between status polls at first.
     :param end_time: wall-clock deadline (seconds since the epoch) or None. Absolute, so a
         trigger rebuilt after a triggerer restart keeps the original deadline.
     :param last_state: the job's state as the deferring task last saw it, so that the
@@ -64,6 +68,13 @@ class VBrainJobTrigger(BaseTrigger):
     :param fetch_result: with ``end_task``, push the job's output as ``return_value``.
     :param max_result_bytes: with ``end_task``, an output larger than this as JSON fails the
         task instead (see :class:`~airflow_provider_vbrain.exceptions.VBrainResultTooLargeError`).
+    :param max_poll_interval: the longest interval the polls grow to as the job runs on (see
+        :class:`~airflow_provider_vbrain._client.polling.PollSchedule`); None polls every
+        ``poll_interval``.
+    :param started_at: when the wait began (seconds since the epoch). The interval grows with the
+        time since, so a trigger rebuilt after a triggerer restart goes on with its schedule instead
+        of starting over. None (a task started on the triggerer): the task instance's start, else
+        when the trigger first runs.
     """
 
     def __init__(
@@ -79,6 +90,8 @@ class VBrainJobTrigger(BaseTrigger):
         end_failed_task: bool = False,
         fetch_result: bool = True,
         max_result_bytes: int | None = None,
+        max_poll_interval: float | None = DEFAULT_MAX_POLL_INTERVAL,
+        started_at: float | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -86,6 +99,8 @@ class VBrainJobTrigger(BaseTrigger):
         self.vbrain_conn_id = vbrain_conn_id
         self.application_id = application_id
         self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.started_at = started_at
         self.end_time = end_time
         self.last_state = last_state
         self.end_task = end_task
@@ -108,6 +123,8 @@ class VBrainJobTrigger(BaseTrigger):
                 "end_failed_task": self.end_failed_task,
                 "fetch_result": self.fetch_result,
                 "max_result_bytes": self.max_result_bytes,
+                "max_poll_interval": self.max_poll_interval,
+                "started_at": self.started_at,
             },
         )
 
@@ -202,15 +219,46 @@ class VBrainJobTrigger(BaseTrigger):
             self.job_id,
             self.repository_id,
             poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            started_at=self.started_at or _start_of(getattr(self, "task_instance", None)),
             end_time=self.end_time,
             last_state=_state(self.last_state),
             log=self.log,
         )
-        while True:
-            step = await wait.apoll(lambda: hook.get_job_status(self.job_id, self.repository_id))
-            if isinstance(step, JobEvent):
-                return step
-            await asyncio.sleep(step)
+
+        async def read_status() -> JobStatus:
+            # A poll held back by the connection's back-off still ends at the wait's deadline (a poll
+            # due at the deadline gets a second, to read the job's last state).
+            remaining = wait.remaining()
+            limit = None if remaining is None else max(remaining, 1.0)
+            return await _within(hook.get_job_status(self.job_id, self.repository_id), limit)
+
+        # The job was just submitted or asked about: the first poll comes somewhere in the interval.
+        step: JobEvent | float = wait.first_delay()
+        while not isinstance(step, JobEvent):
+            if step > 0:
+                await asyncio.sleep(step)
+            try:
+                step = await wait.apoll(read_status)
+            except asyncio.TimeoutError:
+                return wait.timed_out()
+        return step
+
+
+async def _within(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """``awaitable``'s value, or :class:`TimeoutError` after ``seconds`` (None: no limit)."""
+    if seconds is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):  # a timer on the loop, no task of its own
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+def _start_of(task_instance: Any) -> float | None:
+    """When the task instance started (seconds since the epoch), if it says."""
+    timestamp = getattr(getattr(task_instance, "start_date", None), "timestamp", None)
+    return timestamp() if callable(timestamp) else None
 
 
 def _state(value: str | None) -> JobState | None:

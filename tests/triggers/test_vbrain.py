@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact
+from airflow_provider_vbrain._client.polling import JITTER
 from airflow_provider_vbrain._client.waiting import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook, VBrainHook
@@ -49,7 +50,19 @@ async def first_event(trigger: VBrainJobTrigger, timeout: float = 20) -> dict[st
 
 def test_serialize_round_trips_every_argument_and_no_secret() -> None:
     trigger = VBrainJobTrigger(
-        "job-1", "repo-1", "vbrain_prod", "Tutorial", 2.5, 1_800_000_000.0, "started", True, True, False, 5
+        "job-1",
+        "repo-1",
+        "vbrain_prod",
+        "Tutorial",
+        2.5,
+        1_800_000_000.0,
+        "started",
+        True,
+        True,
+        False,
+        5,
+        60.0,
+        1_799_990_000.0,
     )
     path, kwargs = trigger.serialize()
     assert path == "airflow_provider_vbrain.triggers.vbrain.VBrainJobTrigger"
@@ -65,6 +78,8 @@ def test_serialize_round_trips_every_argument_and_no_secret() -> None:
         "end_failed_task": True,
         "fetch_result": False,
         "max_result_bytes": 5,
+        "max_poll_interval": 60.0,
+        "started_at": 1_799_990_000.0,
     }
     assert rebuilt(trigger).serialize() == (path, kwargs)
     assert API_KEY not in repr(kwargs)
@@ -111,7 +126,7 @@ def answer(state: str) -> JobStatus:
     )
 
 
-async def test_the_trigger_polls_every_poll_interval_without_waiting(mocker: Any) -> None:
+async def test_the_trigger_polls_on_its_schedule_without_waiting(mocker: Any) -> None:
     answers = [answer("queued"), answer("started"), answer("finished")]
     get_job_status = mocker.patch.object(
         VBrainAsyncHook, "get_job_status", autospec=True, side_effect=answers
@@ -119,7 +134,9 @@ async def test_the_trigger_polls_every_poll_interval_without_waiting(mocker: Any
     sleep = mocker.patch("asyncio.sleep")
     event = await first_event(VBrainJobTrigger("job-1", "repo-1", poll_interval=60))
     assert event["status"] == "succeeded"
-    assert [c.args for c in sleep.await_args_list] == [(60,), (60,)]
+    first, *between = [c.args[0] for c in sleep.await_args_list]
+    assert 0 <= first < 60  # the first poll comes anywhere in the interval: waits deferred together spread
+    assert len(between) == 2 and all(60 * (1 - JITTER) <= pause <= 60 for pause in between)
     assert get_job_status.await_count == 3
     get_job_status.assert_awaited_with(mocker.ANY, "job-1", "repo-1")
 
@@ -131,7 +148,7 @@ async def test_the_deadline_cuts_the_last_pause_short(mocker: Any) -> None:
     sleep = mocker.patch("asyncio.sleep")
     trigger = VBrainJobTrigger("job-1", "repo-1", poll_interval=3600, end_time=time.time() + 100)
     assert (await first_event(trigger))["status"] == "succeeded"
-    ((pause,),) = [c.args for c in sleep.await_args_list]
+    *_, pause = [c.args[0] for c in sleep.await_args_list]
     assert 50 < pause <= 100  # what was left of the deadline, not the hour's poll interval
 
 
