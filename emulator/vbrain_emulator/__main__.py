@@ -34,6 +34,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _rate_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more: {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -81,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_RUN_SECONDS,
         help="seconds a job stays 'started' before it ends (default: %(default)s; a job's metadata "
         "emulator_run_seconds overrides it)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=0,
+        metavar="N",
+        help="answer 429 Too Many Requests, with Retry-After, past N API requests per second per API key "
+        "(default: 0, no limit; the control API's config changes it)",
     )
     parser.add_argument(
         "--control",
@@ -140,7 +158,10 @@ def _register(parser: argparse.ArgumentParser, specs: Sequence[str]) -> None:
 
 async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -> None:
     state = EmulatorState(
-        queue_seconds=args.queue_seconds, run_seconds=args.run_seconds, profile=args.profile
+        queue_seconds=args.queue_seconds,
+        run_seconds=args.run_seconds,
+        profile=args.profile,
+        rate_limit=args.rate_limit,
     )
     app = create_app(state, api_keys=args.api_keys, control=args.control, ui=args.ui)
     runner, port = await start_site(
@@ -160,6 +181,8 @@ async def _serve(args: argparse.Namespace, ssl_context: ssl.SSLContext | None) -
             print(f"Clients trust its certificate with: {args.tls_cert}", flush=True)
         if state.profile != Profile():
             print(f"Reference profile: {state.profile}", flush=True)
+        if state.rate_limit is not None:
+            print(f"Rate limit: {state.rate_limit} requests per second per API key", flush=True)
         if args.ui:
             print(f"Job pages: {url}{UI_PREFIX}/ (job links: {url}{UI_PREFIX}/jobs/{{job_id}})", flush=True)
         await stop.wait()

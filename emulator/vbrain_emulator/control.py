@@ -1,5 +1,5 @@
 """The handlers of the test control API under ``/_emulator``: faults, the request log, ending jobs,
-durations, the reference profile, reset (docs/emulator.md lists every endpoint).
+durations and the rate limit, the reference profile, reset (docs/emulator.md lists every endpoint).
 
 Not part of VBrain: the app serves these only when asked to (``create_app(control=True)``,
 ``--control``). Errors answer ``{"error": ...}`` like the API's.
@@ -15,6 +15,7 @@ from vbrain_emulator._web import json_response, state_of
 from vbrain_emulator.errors import EmulatorError
 from vbrain_emulator.faults import FaultSpecError
 from vbrain_emulator.profiles import PROFILE_DESCRIPTIONS, ProfileError
+from vbrain_emulator.ratelimit import parse_rate_limit
 from vbrain_emulator.state import EmulatorState
 from vbrain_emulator.submissions import json_object
 
@@ -121,8 +122,15 @@ async def list_all_repositories(request: web.Request) -> web.Response:
 # -- settings ----------------------------------------------------------------------------------
 
 
-def _config_view(state: EmulatorState) -> dict[str, float]:
-    return {"queue_seconds": state.queue_seconds, "run_seconds": state.run_seconds}
+_CONFIG_FIELDS = ("queue_seconds", "run_seconds", "rate_limit")
+
+
+def _config_view(state: EmulatorState) -> dict[str, float | None]:
+    return {
+        "queue_seconds": state.queue_seconds,
+        "run_seconds": state.run_seconds,
+        "rate_limit": state.rate_limit,
+    }
 
 
 async def get_config(request: web.Request) -> web.Response:
@@ -131,14 +139,21 @@ async def get_config(request: web.Request) -> web.Response:
 
 async def set_config(request: web.Request) -> web.Response:
     body = await _control_body(request)
-    unknown = sorted(set(body) - {"queue_seconds", "run_seconds"})
+    unknown = sorted(set(body) - set(_CONFIG_FIELDS))
     if unknown:
-        raise EmulatorError(400, f"Unknown config field(s): {', '.join(unknown)}")
+        raise EmulatorError(
+            400, f"Unknown config field(s): {', '.join(unknown)} (expected {', '.join(_CONFIG_FIELDS)})"
+        )
     state = state_of(request)
     try:
+        # Checked before anything changes: a bad rate limit leaves the durations as they were.
+        rate_limit = parse_rate_limit(body["rate_limit"]) if "rate_limit" in body else None
         state.configure(queue_seconds=body.get("queue_seconds"), run_seconds=body.get("run_seconds"))
     except ValueError as err:
         raise EmulatorError(400, str(err)) from None
+    if "rate_limit" in body:
+        # Absent: unchanged; null or 0: no limit.
+        state.set_rate_limit(rate_limit)
     return json_response(200, _config_view(state))
 
 

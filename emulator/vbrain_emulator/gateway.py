@@ -1,6 +1,6 @@
 """The gateway in front of the API, as one aiohttp middleware: it applies injected faults, checks
-``x-api-key`` (before any scoping header, like an API gateway), turns errors into the platform's JSON
-bodies, and logs every API request.
+``x-api-key`` (before any scoping header, like an API gateway), throttles each key to the rate limit,
+turns errors into the platform's JSON bodies, and logs every API request.
 
 It also routes the emulator's own paths: the control API (when enabled) gets the error bodies only,
 and the job pages (:mod:`.ui`) bypass it all. Handlers reach the fault matched to their request
@@ -116,6 +116,10 @@ async def _serve_api(request: web.Request, handler: Handler) -> web.StreamRespon
     key = request.headers.get(API_KEY_HEADER, "")
     if not key or (api_keys and key not in api_keys):
         return json_response(403, {"message": "Forbidden"})
+    # Throttled per key once the key is known good, as an API gateway's usage plan does.
+    retry_after = state_of(request).rate_limiter.admit(key)
+    if retry_after is not None:
+        return json_response(429, {"message": "Too Many Requests"}, {"Retry-After": str(retry_after)})
     return await _answer(request, handler)
 
 

@@ -77,8 +77,8 @@ def _selection(values: tuple[object, ...]) -> ProfileLike:
 @pytest.fixture
 def vbrain_emulator(vbrain_emulator_server: EmulatorServer, request: pytest.FixtureRequest) -> EmulatorServer:
     """The session's emulator, emptied (no repositories, jobs, faults or logged requests) and with the
-    default durations and profile restored, so each test starts clean. A ``vbrain_emulator_profile``
-    marker on the test selects its profile."""
+    default durations and profile restored and no rate limit, so each test starts clean. A
+    ``vbrain_emulator_profile`` marker on the test selects its profile."""
     vbrain_emulator_server.reset()
     marker = request.node.get_closest_marker(MARKER)
     if marker is not None:

@@ -19,12 +19,7 @@ from aiohttp import web
 
 from vbrain_emulator.app import UI_PREFIX, create_app
 from vbrain_emulator.profiles import Profile, ProfileLike
-from vbrain_emulator.state import (
-    DEFAULT_QUEUE_SECONDS,
-    DEFAULT_RUN_SECONDS,
-    EmulatorError,
-    EmulatorState,
-)
+from vbrain_emulator.state import DEFAULT_QUEUE_SECONDS, DEFAULT_RUN_SECONDS, EmulatorError, EmulatorState
 
 __all__ = ["EmulatorServer", "start_site", "url_host"]
 
@@ -337,9 +332,14 @@ class EmulatorServer:
         """
         self._call(lambda: self.state.configure(queue_seconds=queue_seconds, run_seconds=run_seconds))
 
+    def set_rate_limit(self, per_second: int | None) -> None:
+        """Answer ``429 Too Many Requests`` past ``per_second`` API requests per second per API key
+        (0 or None: no limit; :meth:`reset` removes it). :raises ValueError: for a bad value."""
+        self._call(lambda: self.state.set_rate_limit(per_second))
+
     def reset(self) -> None:
         """Forget all repositories, jobs, faults and logged requests; restore the initial durations and
-        profile."""
+        profile, with no rate limit."""
         self._call(self.state.reset)
 
     def set_profile(self, profile: ProfileLike = None) -> Profile:

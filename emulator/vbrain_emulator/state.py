@@ -1,6 +1,6 @@
 """Everything the emulator remembers: the emulated platform (:class:`.store.Store`) and what only the
-emulator has: the durations and profile tests change, injected faults, the request log, reset, and
-looks across tenants for the control API and the web pages.
+emulator has: the durations, profile and rate limit tests change, injected faults, the request log,
+reset, and looks across tenants for the control API and the web pages.
 
 No I/O here: the aiohttp handlers (:mod:`.api`, :mod:`.control`, :mod:`.ui`) parse requests and call
 these methods, and tests can drive the state directly with a fake clock. The state is owned by one
@@ -23,6 +23,7 @@ from vbrain_emulator.errors import EmulatorError
 from vbrain_emulator.faults import FaultBook
 from vbrain_emulator.jobs import FAILED, FINISHED, QUEUED, STARTED, Job
 from vbrain_emulator.profiles import Profile, ProfileLike
+from vbrain_emulator.ratelimit import RateLimiter, parse_rate_limit
 from vbrain_emulator.repositories import Repository
 from vbrain_emulator.store import Store
 from vbrain_emulator.tenants import Tenant
@@ -59,7 +60,9 @@ class EmulatorState(Store):
     :param clock: seconds since the epoch; injectable so tests can move time by hand.
     :param applications: where application names are looked up; the global registry when None.
     :param profile: the reading of the reference to follow (see :mod:`.profiles`); the default when None.
+    :param rate_limit: API requests per second per API key (see :mod:`.ratelimit`); 0 or None: no limit.
     :raises ProfileError: for an unknown or conflicting profile.
+    :raises ValueError: for an invalid rate limit.
     """
 
     def __init__(
@@ -70,8 +73,10 @@ class EmulatorState(Store):
         clock: Callable[[], float] = time.time,
         applications: Mapping[str, Application] | None = None,
         profile: ProfileLike = None,
+        rate_limit: int | None = None,
     ) -> None:
         self._initial_profile = Profile.parse(profile)
+        self._initial_rate_limit = parse_rate_limit(rate_limit)
         self._initial_durations = (queue_seconds, run_seconds)
         super().__init__(
             profile=self._initial_profile,
@@ -83,6 +88,8 @@ class EmulatorState(Store):
         self.configure(queue_seconds=queue_seconds, run_seconds=run_seconds)
         self.faults = FaultBook()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        #: Admits or refuses each API request (the gateway asks it, after the API key check).
+        self.rate_limiter = RateLimiter(self._initial_rate_limit)
         #: How many times the state was reset. A request that waited (an injected delay) across a reset
         #: belongs to the state before it: it is neither processed nor logged, so it cannot leak into
         #: the next test.
@@ -105,6 +112,19 @@ class EmulatorState(Store):
                 raise ValueError(f"{name} must not be negative, got {value!r}")
             setattr(self, name, float(value))
 
+    @property
+    def rate_limit(self) -> int | None:
+        """API requests per second per API key, or None for no limit."""
+        return self.rate_limiter.per_second
+
+    def set_rate_limit(self, per_second: int | None) -> None:
+        """Limit API requests per API key from now on, every key starting a fresh window.
+
+        :param per_second: requests per second per API key; 0 or None: no limit.
+        :raises ValueError: for anything but a non-negative whole number or None.
+        """
+        self.rate_limiter.set(per_second)
+
     def set_profile(self, profile: ProfileLike) -> Profile:
         """Follow another reading of the reference from now on; return it.
 
@@ -118,13 +138,14 @@ class EmulatorState(Store):
         return self.profile
 
     def reset(self) -> None:
-        """Forget every repository, job, fault and logged request, and restore the initial durations
-        and profile."""
+        """Forget every repository, job, fault, logged request and rate-limit window, and restore the
+        initial durations, profile and rate limit."""
         self.forget_all()
         self.faults.clear()
         self.request_log.clear()
         self.queue_seconds, self.run_seconds = self._initial_durations
         self.profile = self._initial_profile
+        self.rate_limiter.set(self._initial_rate_limit)
         self.generation += 1
 
     # -- across tenants: the control API and the web pages --------------------------------------

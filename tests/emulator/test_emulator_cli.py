@@ -36,6 +36,7 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--api-key",
         "--queue-seconds",
         "--run-seconds",
+        "--rate-limit",
         "--control",
         "--tls-cert",
         "--tls-key",
@@ -53,6 +54,8 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         ["--queue-seconds", "-1"],
         ["--run-seconds", "x"],
         ["--port", "70000"],
+        ["--rate-limit", "-1"],
+        ["--rate-limit", "1.5"],
         ["--application", "Forecast"],
         ["--application", "Forecast=no_such_module:run"],
     ],
@@ -279,3 +282,23 @@ def test_job_pages_are_announced_and_can_be_turned_off(emulator_process: list[Em
     rest, _ = without.process.communicate(timeout=10)
     assert without.process.returncode == 0
     assert "Job pages" not in rest
+
+
+def test_rate_limit_from_the_command_line(emulator_process: list[Emulator]) -> None:
+    emulator = Emulator("--rate-limit", "2", "--control", "--quiet")
+    emulator_process.append(emulator)
+    assert emulator.process.stdout is not None
+    assert emulator.process.stdout.readline() == "Rate limit: 2 requests per second per API key\n"
+    ctl = f"{emulator.url}/_emulator"
+    assert requests.get(f"{ctl}/config", timeout=5).json()["rate_limit"] == 2
+    with requests.Session() as session:
+        statuses = [
+            session.get(f"{emulator.url}/api/v1/repository", headers=HEADERS, timeout=5).status_code
+            for _ in range(3)
+        ]
+    assert statuses == [200, 200, 429]
+    # The command line's limit is the initial one: reset comes back to it.
+    assert requests.post(f"{ctl}/config", json={"rate_limit": None}, timeout=5).json()["rate_limit"] is None
+    assert requests.post(f"{ctl}/reset", timeout=5).status_code == 200
+    assert requests.get(f"{ctl}/config", timeout=5).json()["rate_limit"] == 2
+    assert emulator.stop()[0] == 0

@@ -226,13 +226,17 @@ def test_control_api_over_http(api: Api) -> None:
     assert requests.post(f"{ctl}/jobs/nope/finish", timeout=5).status_code == 404
 
     response = requests.post(f"{ctl}/config", json={"queue_seconds": 5, "run_seconds": 6}, timeout=5)
-    assert response.json() == {"queue_seconds": 5.0, "run_seconds": 6.0}
+    assert response.json() == {"queue_seconds": 5.0, "run_seconds": 6.0, "rate_limit": None}
     assert requests.post(f"{ctl}/config", json={"queue": 1}, timeout=5).status_code == 400
 
     assert requests.post(f"{ctl}/reset", timeout=5).status_code == 200
     assert requests.get(f"{ctl}/jobs", timeout=5).json() == []
     assert requests.get(f"{ctl}/requests", timeout=5).json() == []
-    assert requests.get(f"{ctl}/config", timeout=5).json() == {"queue_seconds": 0.1, "run_seconds": 0.2}
+    assert requests.get(f"{ctl}/config", timeout=5).json() == {
+        "queue_seconds": 0.1,
+        "run_seconds": 0.2,
+        "rate_limit": None,
+    }
     assert api.get("/repository").json() == []
 
 

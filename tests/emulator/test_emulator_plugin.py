@@ -18,7 +18,7 @@ def test_vbrain_emulator_fixture(vbrain_emulator: EmulatorServer) -> None:
     assert vbrain_emulator.jobs() == []
     assert vbrain_emulator.requests() == []
     config = requests.get(f"{vbrain_emulator.url}/_emulator/config", timeout=5).json()
-    assert config == {"queue_seconds": 0.1, "run_seconds": 0.2}
+    assert config == {"queue_seconds": 0.1, "run_seconds": 0.2, "rate_limit": None}
 
 
 def test_airflow_connection_value(vbrain_emulator: EmulatorServer) -> None:

@@ -133,6 +133,7 @@ def test_profile_over_the_control_api(api: Api) -> None:
     assert requests.get(f"{api.server.url}/_emulator/config", timeout=5).json() == {
         "queue_seconds": 0.1,
         "run_seconds": 0.2,
+        "rate_limit": None,
     }
 
 
