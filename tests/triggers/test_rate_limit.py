@@ -1,0 +1,55 @@
+"""Many triggers on one event loop against an emulator that really limits its rate: the connection's
+back-off learns the limit, so few requests are refused and every wait sees its job end."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+
+from airflow_provider_vbrain._transport.aio import close_shared_session
+from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
+from tests.conftest import connection_json
+
+WAITS = 100
+#: Requests per second the emulator lets through: a quarter of what the waits would ask.
+LIMIT = 30
+STATUS = re.compile(r"^/api/v1/job/[^/]+$")
+
+
+async def first_event(trigger: VBrainJobTrigger) -> dict[str, Any]:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+def test_waits_on_a_rate_limited_server_are_paced_and_all_see_their_job_end(
+    vbrain_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The connection's default retry settings: the back-off honours the server's Retry-After.
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(vbrain_emulator.url))
+    hook = VBrainHook()
+    repository_id = hook.create_repository()
+    jobs = [
+        hook.execute_job(repository_id, {"a": n, "b": 2}, {"emulator_run_seconds": 3}) for n in range(WAITS)
+    ]
+    vbrain_emulator.clear_requests()
+    vbrain_emulator.set_rate_limit(LIMIT)
+
+    async def waits() -> list[dict[str, Any]]:
+        try:
+            triggers = [VBrainJobTrigger(job_id, repository_id, poll_interval=0.5) for job_id in jobs]
+            return await asyncio.wait_for(asyncio.gather(*(first_event(t) for t in triggers)), 120)
+        finally:
+            await close_shared_session()
+
+    try:
+        events = asyncio.run(waits())
+    finally:
+        vbrain_emulator.set_rate_limit(None)
+    assert [event["status"] for event in events] == ["succeeded"] * WAITS
+    answers = [entry["status"] for entry in vbrain_emulator.requests() if STATUS.match(entry["path"])]
+    assert answers.count(429) / len(answers) < 0.1, f"{answers.count(429)} of {len(answers)} refused"
