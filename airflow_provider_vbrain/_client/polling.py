@@ -22,8 +22,9 @@ LATENCY_SHARE = 0.1
 #: The longest interval between two polls by default: five minutes. Past 50 minutes of waiting the
 #: interval stops growing, so even a job of several hours is seen over within five minutes.
 DEFAULT_MAX_POLL_INTERVAL = 300.0
-#: Each sleep is shortened by up to this share of the interval (never lengthened).
-JITTER = 0.25
+#: Each sleep is shortened by up to this share of the interval (never lengthened): enough for waits that
+#: started together to drift apart, little enough to cost at most a tenth more polls than the interval.
+JITTER = 0.1
 _SCALE = float(1 << 64)
 
 
