@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -13,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_vbrain._client.polling import PollSchedule
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
+from airflow_provider_vbrain.jobs import JobStatus
 from airflow_provider_vbrain.operators.vbrain import VBrainExecuteJobOperator
 from airflow_provider_vbrain.sensors.vbrain import VBrainJobSensor
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
@@ -164,3 +167,66 @@ def test_a_cancelled_trigger_says_the_job_goes_on(
     text = logged(caplog, capfd)
     assert f"Stopped waiting on VBrain job {job_id}" in text
     assert f"/api/v1/job/{job_id}" in text
+
+
+def test_a_deferred_wait_carries_its_polling_schedule(vbrain_conn: Any) -> None:
+    """What a restarted triggerer needs to go on with the schedule: the intervals and the wait's start."""
+    before = time.time()
+    trigger = deferral(deferring_operator(poll_interval=5, max_poll_interval=120)).trigger
+    _, kwargs = trigger.serialize()
+    assert (kwargs["poll_interval"], kwargs["max_poll_interval"]) == (5, 120)
+    assert before <= kwargs["started_at"] <= time.time()
+    fixed = deferral(deferring_operator(max_poll_interval=None)).trigger
+    assert fixed.serialize()[1]["max_poll_interval"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        pytest.param({}, (9.0, 10.0), id="adaptive-at-first"),
+        pytest.param({"max_poll_interval": None}, (9.0, 10.0), id="fixed"),
+    ],
+)
+def test_a_poking_sensor_sleeps_on_the_polling_schedule(
+    vbrain_conn: Any, mocker: Any, kwargs: dict[str, Any], expected: tuple[float, float]
+) -> None:
+    """Airflow's poke loop sleeps what the sensor's schedule says: jittered, never above the interval."""
+    answers = [
+        JobStatus.from_answer("job-1", "repo-1", code, {"job_status": state})
+        for code, state in ((202, "queued"), (202, "started"), (200, "finished"))
+    ]
+    mocker.patch.object(VBrainHook, "get_job_status", autospec=True, side_effect=answers)
+    sleeps: list[float] = []
+    mocker.patch("time.sleep", side_effect=sleeps.append)
+    sensor = VBrainJobSensor(
+        task_id="t", job_id="job-1", repository_id="repo-1", fetch_result=False, deferrable=False, **kwargs
+    )
+    sensor.execute(context())
+    schedule = PollSchedule(10, sensor.max_poll_interval, "job-1")
+    assert sleeps == pytest.approx([schedule.delay(0, 1), schedule.delay(0, 2)], abs=1e-6)
+    assert all(expected[0] <= pause <= expected[1] for pause in sleeps)
+
+
+def test_the_sensors_schedule_grows_with_the_time_it_has_run() -> None:
+    """Reschedule mode gives the time since the first poke: an hour in, pokes are minutes apart."""
+    sensor = VBrainJobSensor(task_id="t", job_id="job-1", repository_id="repo-1", mode="reschedule")
+    assert 270 <= sensor._get_next_poke_interval(None, lambda: 3600.0, 30) <= 300
+    backoff = VBrainJobSensor(
+        task_id="b", job_id="job-1", repository_id="repo-1", mode="reschedule", exponential_backoff=True
+    )
+    theirs = super(VBrainJobSensor, backoff)._get_next_poke_interval(None, lambda: 3600.0, 30)
+    assert backoff._get_next_poke_interval(None, lambda: 3600.0, 30) == theirs
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(0, "max_poll_interval must be more than 0 seconds", id="zero"),
+        pytest.param(5, "max_poll_interval (5) must not be below the first interval", id="below"),
+    ],
+)
+def test_a_max_poll_interval_below_the_first_is_refused(value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        VBrainExecuteJobOperator(task_id="t", repository_id="r", poll_interval=10, max_poll_interval=value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        VBrainJobSensor(task_id="t", job_id="j", repository_id="r", poke_interval=10, max_poll_interval=value)
