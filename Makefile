@@ -20,7 +20,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 #   the every-line checks  on MWAA's 2.11.2, 3.2.1 and 3.3.1 stacks, and 3.1.8 on 3.11 and 3.13:
 #                          registration (providers list/hooks), no warning pointing at our code,
 #                          the connection form, deferral timeouts and trigger failures, the example
-#                          DAGs, the tutorial with the sensor deferrable and poking.
+#                          DAGs, the tutorial with the sensor deferrable and poking, the metrics
+#                          sent to StatsD.
 LINES_JOBS ?= 4
 LINTED := airflow_provider_vbrain emulator tests example_dags scripts benchmarks docs
 

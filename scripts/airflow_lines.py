@@ -55,10 +55,12 @@ AIRFLOW_FREE = ("tests/emulator",)
 #: What every line in between runs: registration (``airflow providers list`` and ``hooks``),
 #: importing our modules with warnings as errors, the connection form, how deferral timeouts
 #: and trigger failures reach a task, the example DAGs end to end (logging no warning of ours), a
-#: sensor started and ended on a real triggerer, and the tutorial with the sensor deferrable and poking.
+#: sensor started and ended on a real triggerer, the tutorial with the sensor deferrable and poking,
+#: and the metrics reaching StatsD through each line's own Stats.
 EVERY_LINE = (
     "tests/test_provider.py",
     "tests/test_compat.py",
+    "tests/test_metrics.py",
     "tests/e2e/test_examples.py",
     "tests/e2e/test_start_from_trigger.py",
     "tests/e2e/test_dags.py::test_tutorial_with_the_sensor[deferrable]",
@@ -66,7 +68,7 @@ EVERY_LINE = (
 )
 #: The test tools, as the dev group of pyproject.toml asks for them: at uv.lock's versions where a
 #: line is free to take them, within the constraints where a constraints file pins them.
-TEST_TOOLS = ("pytest", "pytest-asyncio", "pytest-mock", "pytest-timeout", "jsonschema", "proxy.py")
+TEST_TOOLS = ("pytest", "pytest-asyncio", "pytest-mock", "pytest-timeout", "jsonschema", "proxy.py", "statsd")
 #: The Python most lines run on (this machine's); Python 3.13 comes from scripts/python313.sh.
 DEFAULT_PYTHON = "3.11"
 

@@ -30,6 +30,7 @@ __all__ = [
     "DeferralTimeout",
     "PokeReturnValue",
     "aget_connection",
+    "airflow_stats",
     "default_deferrable",
     "deferral_timed_out",
     "end_event_xcoms_intact",
@@ -118,6 +119,15 @@ async def aget_connection(conn_id: str) -> Any:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+
+def airflow_stats() -> Any:
+    """Airflow's ``Stats``, which sends to whatever the deployment's ``[metrics]`` configures.
+
+    From 3.2, the task SDK's (``airflow.sdk.observability.stats``): the one tasks and the triggerer
+    set up, where ``airflow.stats`` warns. Before, ``airflow.stats`` (set up at first use).
+    """
+    return _require("Stats", "airflow.sdk.observability.stats", "airflow.stats")
 
 
 def default_deferrable() -> bool:

@@ -28,7 +28,7 @@ from airflow_provider_vbrain._client.wire import (
 from airflow_provider_vbrain.exceptions import VBrainInputError
 from airflow_provider_vbrain.jobs import JobStatus
 
-__all__ = ["ApiRequest", "Upload", "job_path", "json_object", "resource_id"]
+__all__ = ["ENDPOINT_NAMES", "ApiRequest", "Upload", "job_path", "json_object", "resource_id"]
 
 T = TypeVar("T")
 
@@ -70,6 +70,7 @@ class ApiRequest(Generic[T]):
     :param repository_id: the ``repository_id`` header of job endpoints.
     :param creates: ``"job"`` or ``"repository"`` when the call creates one (not idempotent).
     :param download: the answer is a ZIP to stream to a destination.
+    :param name: which endpoint, as metrics name it (one of :data:`ENDPOINT_NAMES`): never an id.
     """
 
     method: str
@@ -82,6 +83,7 @@ class ApiRequest(Generic[T]):
     repository_id: str | None = None
     creates: str | None = None
     download: bool = False
+    name: str = "other"
 
     @functools.cached_property
     def endpoint(self) -> str:
@@ -212,9 +214,31 @@ def _body(
 
 # --------------------------------------------------------------------------- the endpoints
 
+#: Every endpoint's name (its builder's, the hook method's), as ``ApiRequest.name`` carries it into
+#: metrics: a fixed set, so no id ever reaches a metric's name or tags.
+ENDPOINT_NAMES = frozenset(
+    {
+        "list_repositories",
+        "create_repository",
+        "get_repository",
+        "delete_repository",
+        "get_repository_params",
+        "download_repository_input",
+        "list_jobs",
+        "execute_job",
+        "get_job_status",
+        "get_job_result",
+        "get_job_params",
+        "download_job_output",
+        "download_job_logs",
+        "delete_job",
+    }
+)
+
 
 def list_repositories(from_date: Any = None, to_date: Any = None) -> ApiRequest[list[str]]:
-    return ApiRequest("GET", "/repository", answers.json_list, query=_dates(from_date, to_date))
+    query = _dates(from_date, to_date)
+    return ApiRequest("GET", "/repository", answers.json_list, query=query, name="list_repositories")
 
 
 def create_repository(
@@ -229,25 +253,27 @@ def create_repository(
         "/repository",
         answers.text_field("repository_id"),
         creates="repository",
+        name="create_repository",
         **_body(params, metadata, upload, form=True),
     )
 
 
 def get_repository(repository_id: str) -> ApiRequest[dict[str, Any]]:
-    return ApiRequest("GET", repository_path(repository_id), answers.json_object)
+    return ApiRequest("GET", repository_path(repository_id), answers.json_object, name="get_repository")
 
 
 def delete_repository(repository_id: str) -> ApiRequest[None]:
-    return ApiRequest("DELETE", repository_path(repository_id), answers.no_value)
+    return ApiRequest("DELETE", repository_path(repository_id), answers.no_value, name="delete_repository")
 
 
 def get_repository_params(repository_id: str) -> ApiRequest[dict[str, Any]]:
-    return ApiRequest("GET", repository_path(repository_id) + "/params", answers.json_object)
+    path = repository_path(repository_id) + "/params"
+    return ApiRequest("GET", path, answers.json_object, name="get_repository_params")
 
 
 def download_repository_input(repository_id: str) -> ApiRequest[bytes]:
     path = repository_path(repository_id) + "/input"
-    return ApiRequest("GET", path, answers.body_bytes, download=True)
+    return ApiRequest("GET", path, answers.body_bytes, download=True, name="download_repository_input")
 
 
 def list_jobs(repository_id: str, from_date: Any = None, to_date: Any = None) -> ApiRequest[list[str]]:
@@ -257,6 +283,7 @@ def list_jobs(repository_id: str, from_date: Any = None, to_date: Any = None) ->
         answers.json_list,
         query=_dates(from_date, to_date),
         repository_id=_repo(repository_id),
+        name="list_jobs",
     )
 
 
@@ -272,38 +299,44 @@ def execute_job(
         answers.text_field("job_id"),
         repository_id=_repo(repository_id),
         creates="job",
+        name="execute_job",
         **_body(params, metadata, upload),
     )
 
 
 def get_job_status(job_id: str, repository_id: str) -> ApiRequest[JobStatus]:
     parse = answers.job_status(resource_id("job_id", job_id), _repo(repository_id))
-    return _job("GET", "", job_id, repository_id, parse)
+    return _job("get_job_status", "GET", "", job_id, repository_id, parse)
 
 
 def get_job_result(job_id: str, repository_id: str) -> ApiRequest[Any]:
-    return _job("GET", "/result", job_id, repository_id, answers.finished(answers.field("output")))
+    parse = answers.finished(answers.field("output"))
+    return _job("get_job_result", "GET", "/result", job_id, repository_id, parse)
 
 
 def get_job_params(job_id: str, repository_id: str) -> ApiRequest[dict[str, Any]]:
-    return _job("GET", "/params", job_id, repository_id, answers.json_object)
+    return _job("get_job_params", "GET", "/params", job_id, repository_id, answers.json_object)
 
 
 def download_job_output(job_id: str, repository_id: str) -> ApiRequest[bytes]:
-    request = _job("GET", "/output", job_id, repository_id, answers.finished(answers.body_bytes))
+    parse = answers.finished(answers.body_bytes)
+    request = _job("download_job_output", "GET", "/output", job_id, repository_id, parse)
     return dataclasses.replace(request, download=True)
 
 
 def download_job_logs(job_id: str, repository_id: str) -> ApiRequest[bytes]:
-    return dataclasses.replace(_job("GET", "/logs", job_id, repository_id, answers.body_bytes), download=True)
+    request = _job("download_job_logs", "GET", "/logs", job_id, repository_id, answers.body_bytes)
+    return dataclasses.replace(request, download=True)
 
 
 def delete_job(job_id: str, repository_id: str) -> ApiRequest[None]:
-    return _job("DELETE", "", job_id, repository_id, answers.no_value)
+    return _job("delete_job", "DELETE", "", job_id, repository_id, answers.no_value)
 
 
-def _job(method: str, tail: str, job_id: str, repository_id: str, parse: Parser[T]) -> ApiRequest[T]:
-    return ApiRequest(method, job_path(job_id) + tail, parse, repository_id=_repo(repository_id))
+def _job(
+    name: str, method: str, tail: str, job_id: str, repository_id: str, parse: Parser[T]
+) -> ApiRequest[T]:
+    return ApiRequest(method, job_path(job_id) + tail, parse, repository_id=_repo(repository_id), name=name)
 
 
 def job_path(job_id: str) -> str:

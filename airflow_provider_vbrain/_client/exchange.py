@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
+from airflow_provider_vbrain._client import metering
 from airflow_provider_vbrain._client.answers import api_error, status_text
 from airflow_provider_vbrain._client.endpoints import ApiRequest
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
@@ -71,7 +72,8 @@ def exchange(
     """Run one API call to its end: send, retry as the rule says, then parse or raise.
 
     The generator's return value is the parsed value of the successful answer. A ``407`` answer
-    is the proxy's refusal, not VBrain's: it fails as a connection that could not be made.
+    is the proxy's refusal, not VBrain's: it fails as a connection that could not be made. Each
+    attempt's status and each retry are reported to the process's meter (:mod:`.metering`).
 
     :param secrets: the connection's secrets (:attr:`.VBrainSettings.secrets`: the API key, the
         proxy's URL and password), redacted from every answer and failure detail before it is read,
@@ -85,6 +87,7 @@ def exchange(
         outcome = yield Send(request, attempt)
         if outcome is None:
             raise RuntimeError("a transport must answer Send with a Response or TransportFailure")
+        metering.meter().request(request.name, outcome.status if isinstance(outcome, Response) else None)
         if isinstance(outcome, Response):
             outcome = proxy_refusal(outcome) or redact_response(outcome, secrets)
         if isinstance(outcome, Response) and outcome.status < 300:
@@ -93,6 +96,8 @@ def exchange(
             delay = retry_delay(policy, attempt, outcome, clock(), rng)
             (log or _log).warning("%s", retry_note(request, outcome, attempt, policy, delay, secrets))
             yield Sleep(delay)
+            # Counted once the wait is over: a download past its deadline stops at the Sleep.
+            metering.meter().retry(request.name)
             attempt += 1
             continue
         # Not chained to the library's exception: its repr may hold the request's headers, key

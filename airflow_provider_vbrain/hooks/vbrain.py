@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from airflow_provider_vbrain._airflow import form
+from airflow_provider_vbrain._airflow import metrics as _metrics  # noqa: F401 (installs the Stats meter)
 from airflow_provider_vbrain._airflow.compat import BaseHook
 from airflow_provider_vbrain._airflow.connection_test import test_connection
 from airflow_provider_vbrain._airflow.connections import loop_settings, read_settings

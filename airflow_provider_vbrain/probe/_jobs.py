@@ -183,7 +183,12 @@ class JobChecks(ProbeBase):
         """Fetch a ZIP download as the hook asks for it, and say what came back (the hook would refuse
         anything but a ZIP before the probe could quote it)."""
         raw: ApiRequest[Response] = ApiRequest(
-            request.method, request.path, _whole, repository_id=request.repository_id, download=True
+            request.method,
+            request.path,
+            _whole,
+            repository_id=request.repository_id,
+            download=True,
+            name=request.name,
         )
         try:
             answer = self.hook._call(raw)

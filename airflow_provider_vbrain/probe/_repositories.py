@@ -104,6 +104,7 @@ class RepositoryChecks(ProbeBase):
             answers.text_field("repository_id"),
             json_body={"params": dict(params), "metadata": metadata},
             creates="repository",
+            name="create_repository",
         )
         try:
             repository = self.create(lambda: self.hook._call(request))
