@@ -1,12 +1,16 @@
-"""Canned answers and failures for the I/O-free core's tests, and a driver for its exchanges."""
+"""Canned answers and failures for the I/O-free core's tests, a driver for its exchanges, and a meter
+that records what it is told."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from airflow_provider_vbrain._client.exchange import Exchange, Send, Sleep
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
+from airflow_provider_vbrain._client.metering import Meter, set_meter
 
 #: A fixed "now" for tests of time arithmetic.
 NOW = 1_800_000_000.0
@@ -37,3 +41,33 @@ def run(steps: Exchange[Any], outcomes: list[Any]) -> tuple[Any, list[float], in
                 command = steps.send(None)
     except StopIteration as done:
         return done.value, sleeps, sends
+
+
+class Recorder(Meter):
+    """A meter that keeps every call, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def request(self, endpoint: str, status: int | None) -> None:
+        self.calls.append(("request", endpoint, status))
+
+    def retry(self, endpoint: str) -> None:
+        self.calls.append(("retry", endpoint))
+
+    def wait_ended(self, outcome: str, polls: int, seconds: float) -> None:
+        self.calls.append(("wait_ended", outcome, polls, seconds))
+
+    def held(self, seconds: float) -> None:
+        self.calls.append(("held", seconds))
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[Recorder]:
+    """A :class:`Recorder` as the process's meter; the previous meter back after it."""
+    recorder = Recorder()
+    previous = set_meter(recorder)
+    try:
+        yield recorder
+    finally:
+        assert set_meter(previous) is recorder

@@ -4,6 +4,7 @@ sets, reported to the process's meter."""
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,6 @@ from airflow_provider_vbrain._client.exchange import exchange
 from airflow_provider_vbrain._client.http import FailureKind
 from airflow_provider_vbrain._client.metering import (
     NOOP,
-    Meter,
     endpoint_name,
     meter,
     outcome_name,
@@ -24,40 +24,20 @@ from airflow_provider_vbrain._client.metering import (
     status_class,
 )
 from airflow_provider_vbrain._client.retry import RetryPolicy
+from airflow_provider_vbrain._client.waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainConnectionError, VBrainServerError
-from airflow_provider_vbrain.jobs import EventStatus
-from tests.core import answer, failure, run
+from airflow_provider_vbrain.jobs import EventStatus, JobStatus
+from tests.core import Recorder, answer, failure, recording, run
 from tests.test_download import Clock, transfer
 
 GET = endpoints.get_job_status("job-1", "repo-1")
 
 
-class Recorder(Meter):
-    """A meter that keeps every call, in order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def request(self, endpoint: str, status: int | None) -> None:
-        self.calls.append(("request", endpoint, status))
-
-    def retry(self, endpoint: str) -> None:
-        self.calls.append(("retry", endpoint))
-
-    def wait_ended(self, outcome: str, polls: int, seconds: float) -> None:
-        self.calls.append(("wait_ended", outcome, polls, seconds))
-
-    def held(self, seconds: float) -> None:
-        self.calls.append(("held", seconds))
-
-
 @pytest.fixture
 def recorded() -> Iterator[Recorder]:
-    """A :class:`Recorder` as the process's meter for the test; the previous meter back after it."""
-    recorder = Recorder()
-    previous = set_meter(recorder)
-    yield recorder
-    assert set_meter(previous) is recorder
+    """A :class:`Recorder` as the process's meter for the test."""
+    with recording() as recorder:
+        yield recorder
 
 
 def every_request() -> list[endpoints.ApiRequest[Any]]:
@@ -194,3 +174,16 @@ def test_set_meter_none_puts_the_no_op_meter_back(recorded: Recorder) -> None:
     assert set_meter(None) is recorded
     assert meter() is NOOP
     set_meter(recorded)
+
+
+def test_a_wait_reports_its_end_its_polls_and_its_duration(recorded: Recorder) -> None:
+    now = [100.0]
+    log = logging.getLogger("tests.metering")
+    wait = JobWait("job-1", "repo-1", poll_interval=10, log=log, clock=lambda: now[0])
+    for state, code in (("queued", 202), ("started", 202), ("finished", 200)):
+        step = wait.after(JobStatus.from_answer("job-1", "repo-1", code, {"job_status": state}))
+        if isinstance(step, float):
+            now[0] += step
+    ((_, outcome, polls, seconds),) = [call for call in recorded.calls if call[0] == "wait_ended"]
+    assert (outcome, polls) == ("succeeded", 3)
+    assert seconds == pytest.approx(now[0] - 100.0)

@@ -113,8 +113,8 @@ def test_a_held_request_is_timed(fake: FakeStats) -> None:
     meter.held(-1.0)  # a clock that stepped back: no negative time
     meter.held(float("nan"))
     assert fake.sent == [
-        ("timing", "vbrain.wait.held", timedelta(seconds=0.25), None),
-        ("timing", "vbrain.wait.held", timedelta(0), None),
+        ("timing", "vbrain.held", timedelta(seconds=0.25), None),
+        ("timing", "vbrain.held", timedelta(0), None),
     ]
 
 
@@ -376,7 +376,7 @@ def test_statsd_receives_every_metric_under_names_without_ids(vbrain_conn: Any) 
         (p + "wait.polls.succeeded", "ms"): [3.0],
         (p + "wait.duration", "ms"): [1500.0],
         (p + "wait.duration.succeeded", "ms"): [1500.0],
-        (p + "wait.held", "ms"): [250.0],
+        (p + "held", "ms"): [250.0],
     }
 
 
@@ -393,5 +393,5 @@ def test_statsd_with_influxdb_tags_receives_the_tags(vbrain_conn: Any) -> None:
         (p + "wait.ended,outcome=succeeded", "c"): [1.0],
         (p + "wait.polls,outcome=succeeded", "ms"): [3.0],
         (p + "wait.duration,outcome=succeeded", "ms"): [1500.0],
-        (p + "wait.held", "ms"): [250.0],
+        (p + "held", "ms"): [250.0],
     }

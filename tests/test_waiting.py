@@ -68,7 +68,8 @@ def test_the_wait_ends_when_the_job_is_over(last: JobStatus, event: EventStatus)
     ended, pauses = drive(wait, [status("queued"), status("started"), last])
     assert ended.status is event
     assert ended.job_status == last.raw_state
-    assert len(pauses) == 2 and jittered(pauses, 10)
+    assert len(pauses) == 2
+    assert jittered(pauses, 10)
 
 
 def test_each_state_change_is_logged_once(caplog: pytest.LogCaptureFixture, mocker: Any) -> None:
@@ -128,7 +129,8 @@ def test_the_deadline_ends_the_wait_and_shortens_the_last_pause() -> None:
     clock = Clock()
     wait = JobWait("job-1", "repo-1", poll_interval=10, end_time=clock.now + 25, log=LOG, clock=clock)
     ended, pauses = drive(wait, [status("started")] * 5, clock)
-    assert jittered(pauses[:-1], 10) and 0 < pauses[-1] <= 10
+    assert jittered(pauses[:-1], 10)
+    assert 0 < pauses[-1] <= 10
     assert sum(pauses) == pytest.approx(25)  # the last pause ends at the deadline
     assert ended.status is EventStatus.TIMEOUT
     assert isinstance(ended.error, VBrainJobTimeoutError)
@@ -175,7 +177,8 @@ def test_the_hooks_wait_polls_on_its_schedule_and_reports_each_change(
     final = hook.wait_for_job("job-1", "repo-1", poll_interval=30, on_status=on_status)
 
     assert final is answers[-1]
-    assert len(slept) == 3 and jittered(slept, 30)  # one pause between polls, none after the last
+    assert len(slept) == 3
+    assert jittered(slept, 30)
     assert get_job_status.call_count == 4
     get_job_status.assert_called_with(hook, "job-1", "repo-1")
     assert [c.args[0].state for c in on_status.call_args_list] == [
@@ -189,7 +192,8 @@ def test_the_hooks_wait_rides_out_a_failed_poll(mocker: Any, slept: list[float])
     busy = VBrainServerError("GET /api/v1/job/job-1", 503, "busy")
     mocker.patch.object(VBrainHook, "get_job_status", autospec=True, side_effect=[busy, status("finished")])
     assert VBrainHook().wait_for_job("job-1", "repo-1", poll_interval=5).state is JobState.FINISHED
-    assert len(slept) == 1 and jittered(slept, 5)
+    assert len(slept) == 1
+    assert jittered(slept, 5)
 
 
 def test_the_hooks_wait_raises_what_ended_it(mocker: Any, slept: list[float]) -> None:
@@ -198,4 +202,5 @@ def test_the_hooks_wait_raises_what_ended_it(mocker: Any, slept: list[float]) ->
     with pytest.raises(VBrainAuthError) as raised:
         VBrainHook().wait_for_job("job-1", "repo-1", poll_interval=5)
     assert raised.value is refused
-    assert len(slept) == 1 and jittered(slept, 5)
+    assert len(slept) == 1
+    assert jittered(slept, 5)

@@ -95,7 +95,7 @@ class StatsMeter(Meter):
     def held(self, seconds: float) -> None:
         try:
             if math.isfinite(seconds):
-                self._time("wait.held", timedelta(seconds=max(seconds, 0.0)), None)
+                self._time("held", timedelta(seconds=max(seconds, 0.0)), None)
         except Exception:
             log.debug("VBrain metrics: a held request could not be recorded", exc_info=True)
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from airflow_provider_vbrain._client.metering import meter
 from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL, PollSchedule
 from airflow_provider_vbrain.exceptions import (
     VBrainAnswerTooLargeError,
@@ -242,4 +243,5 @@ class JobWait:
         return self.last_status.raw_state if self.last_status is not None else ""
 
     def _event(self, status: EventStatus, message: str = "", error: VBrainError | None = None) -> JobEvent:
+        meter().wait_ended(status.value, self.polls, self._clock() - self.started_at)
         return JobEvent(status, self.job_id, self.repository_id, self.job_status, message, error)

@@ -28,6 +28,7 @@ from airflow_provider_vbrain._client.http import (
     TransportFailure,
     clip,
 )
+from airflow_provider_vbrain._client.metering import meter
 from airflow_provider_vbrain._client.proxy import proxy_failure
 from airflow_provider_vbrain._transport.gate import gate_for
 from airflow_provider_vbrain._transport.sink import Sink
@@ -76,7 +77,9 @@ async def call(
         while True:
             try:
                 if isinstance(command, Send):
-                    await gate.enter()
+                    held = await gate.enter()
+                    if held > 0:
+                        meter().held(held)
                     outcome: Response | TransportFailure | None = None
                     try:
                         outcome = await _send(settings, application_id, command, sink, transfer)

@@ -91,7 +91,8 @@ class Gate:
         self._answered_before = 0  # answers in the previous one
 
     async def enter(self) -> float:
-        """Wait for the server's time, the pace and a free slot; return the seconds held."""
+        """Wait for the server's time, the pace and a free slot; return the seconds held (0 when the
+        request could leave at once)."""
         began = now = self._clock()
         start = max(now, self.hold_until)
         if self.rate is not None:
@@ -100,12 +101,13 @@ class Gate:
             else:
                 start = max(start, self._next_slot)
                 self._next_slot = start + 1.0 / self.rate
+        held = start > now or self._slots.locked()
         while start > now:
             await asyncio.sleep(start - now)
             now = self._clock()
             start = max(now, self.hold_until)  # a throttle seen meanwhile holds this one too
         await self._slots.acquire()
-        return self._clock() - began
+        return self._clock() - began if held else 0.0
 
     def leave(self, outcome: Response | TransportFailure | None) -> None:
         """Free the slot and learn from what the server answered (None: the request was cancelled)."""

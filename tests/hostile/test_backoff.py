@@ -17,6 +17,7 @@ from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain._transport.gate import CONCURRENT_REQUESTS
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
+from tests.core import recording
 from tests.hostile.conftest import JOB, REPO, STATUS, connect
 from tests.hostile.server import HostileServer, Request, reply
 
@@ -58,11 +59,15 @@ def test_a_429_seen_by_one_wait_holds_the_others_on_the_connection(
         await after_first_request(server)
         return await gathered(first, *statuses(10))
 
-    results = asyncio.run(scenario())
+    with recording() as recorded:
+        results = asyncio.run(scenario())
     assert [status.raw_state for status in results] == ["started"] * 11
     throttled, *later = server.requests(STATUS)
     assert len(later) == 11
     assert min(request.time for request in later) >= throttled.time + 1.0 - EARLY
+    # The hold is counted: the ten waits that came after the 429 were each held most of a second.
+    held = [call[1] for call in recorded.calls if call[0] == "held"]
+    assert len([seconds for seconds in held if seconds > 0.5]) >= 10
 
 
 def test_a_run_of_503s_holds_every_wait_on_the_connection(
