@@ -340,7 +340,9 @@ async def _watch_gate(trace: list[list[float | None]]) -> None:
             now = loop.time()
             rate = None if one.rate is None else round(one.rate, 2)
             ahead = round(max(0.0, one._next_slot - now), 2)
-            trace.append([round(time.time() - t0, 2), rate, ahead, round(max(0.0, one.hold_until - now), 2)])
+            held = round(max(0.0, one.hold_until - now), 2)
+            if rate is not None or held:  # a gate letting everything through has nothing to show
+                trace.append([round(time.time() - t0, 2), rate, ahead, held])
 
 
 def client(spec: dict[str, Any]) -> None:

@@ -199,16 +199,17 @@ def _fanout_part(found: dict[str, Any], add: Any) -> None:
     add("")
     first = today["per_second"][:6]
     add(
-        f"Before, every wait polled in the first second ({first[0]:,} requests) and then all of them "
-        f"again each {s['poll_interval']:g} s, in step: the first seconds saw "
+        f"Before, every wait polled at once ({max(first):,} requests in one second) and then all of "
+        f"them again each {s['poll_interval']:g} s, in step: the first seconds saw "
         f"{', '.join(f'{x:,}' for x in first)} requests. Now the first second sees "
         f"{after['per_second'][0]:,} and the steady window stays within "
-        f"{min(after['per_second'][1 : after['steady_seconds']]):,}\u2013{after['peak_per_s']:,} a second. "
+        f"{min(after['per_second'][1 : after['steady_seconds']]):,}\u2013{after['peak_per_s']:,} a second "
+        "(the low end from 20 s on, as the intervals grow). "
         "The mean is higher now because the jittered sleeps average seven eighths of the interval "
         f"({after['requests_per_wait']:.1f} requests per wait against {today['requests_per_wait']:.1f}), "
-        f"until the interval starts growing, after {10 * s['poll_interval']:g} s of waiting; the "
-        "latency is higher for the same reason: at 30\u201340 s of waiting the adaptive interval is "
-        "3\u20134 s.\n"
+        f"until the interval starts growing, after {10 * s['poll_interval']:g} s of waiting. The "
+        "detection latency is higher because it has grown by the jobs' ends: a tenth of 30\u201340 s "
+        "of waiting, 3\u20134 s.\n"
     )
 
 
@@ -239,7 +240,7 @@ def _gate_story(after: dict[str, Any], limit: int, interval: float) -> str:
         text += (
             f" From {streak[0]} s the server answered 429 again (up to {max(refused[2:]):,} a second "
             f"for {len(streak)} s): those were requests paced before any cut, but the gate cut its pace "
-            f"by 0.3 once a second as long as they came, down to {low[1]:.1f} requests/s at "
+            f"by 30 % once a second as long as they came, down to {low[1]:.1f} requests/s at "
             f"{low[0]:.0f} s, {low[1] / limit:.0%} of the limit. From there it grew back by "
             f"{_slope(low, trace[-1]):.1f} requests/s each second (it adds one request per second for "
             "each second's worth of answers, and answers came at the slow pace already handed out), "
