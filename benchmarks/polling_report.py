@@ -239,8 +239,9 @@ def _gate_story(after: dict[str, Any], limit: int, interval: float) -> str:
     if streak:
         text += (
             f" From {streak[0]} s the server answered 429 again (up to {max(refused[2:]):,} a second "
-            f"for {len(streak)} s): those were requests paced before any cut, but the gate cut its pace "
-            f"by 30 % once a second as long as they came, down to {low[1]:.1f} requests/s at "
+            f"for {len(streak)} s): those were requests given their start times before the cut, but "
+            "the gate cut its pace by 30 % once a second as long as they came, down to "
+            f"{low[1]:.1f} requests/s at "
             f"{low[0]:.0f} s, {low[1] / limit:.0%} of the limit. From there it grew back by "
             f"{_slope(low, trace[-1]):.1f} requests/s each second (it adds one request per second for "
             "each second's worth of answers, and answers came at the slow pace already handed out), "

@@ -243,7 +243,7 @@ def markdown(results: dict[str, Any]) -> str:
     add(
         "`make bench` runs everything (about a quarter of an hour on the machine above, five minutes of "
         "it the polling benchmark) and rewrites "
-        "`benchmarks/results/latest.json`, this page and its chart; `python benchmarks/report.py` "
+        "`benchmarks/results/latest.json`, this page and its charts; `python benchmarks/report.py` "
         "rebuilds the page from the JSON alone. `make bench-check` (part of `make test`) runs each "
         "benchmark once at a tiny size and writes nothing: it keeps the scripts working and is not a "
         "measurement. `python benchmarks/run.py --only triggerer` (or `worker_slot`, `parse`, "
