@@ -12,10 +12,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import polling_report
 import retry_lookup
 from _common import DOCS, RESULTS
 
 PNG = DOCS / "_static" / "benchmarks.png"
+POLLING_PNG = DOCS / "_static" / "polling.png"
 MARKDOWN = DOCS / "benchmarks.md"
 NAMES = {
     "vbrain": "VBrainJobTrigger (ours)",
@@ -31,6 +33,8 @@ def write(results: dict[str, Any]) -> None:
     """Write the Markdown page and the PNG chart for ``results``."""
     PNG.parent.mkdir(parents=True, exist_ok=True)
     chart(results, PNG)
+    if results.get("polling"):
+        polling_report.chart(results, POLLING_PNG)
     MARKDOWN.write_text(markdown(results))
 
 
@@ -147,6 +151,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     lookup = retry_lookup.target(results)
     if lookup:
         rows.append(lookup)
+    rows.extend(polling_report.targets(results))
     return rows
 
 
@@ -233,15 +238,17 @@ def markdown(results: dict[str, Any]) -> str:
     _worker_section(results, add)
     _parse_section(results, add)
     retry_lookup.section(results, add)
+    polling_report.section(results, add)
     add("## Running them\n")
     add(
-        "`make bench` runs everything (under ten minutes on the machine above) and rewrites "
-        "`benchmarks/results/latest.json`, this page and its chart; `python benchmarks/report.py` "
+        "`make bench` runs everything (about a quarter of an hour on the machine above, five minutes of "
+        "it the polling benchmark) and rewrites "
+        "`benchmarks/results/latest.json`, this page and its charts; `python benchmarks/report.py` "
         "rebuilds the page from the JSON alone. `make bench-check` (part of `make test`) runs each "
         "benchmark once at a tiny size and writes nothing: it keeps the scripts working and is not a "
         "measurement. `python benchmarks/run.py --only triggerer` (or `worker_slot`, `parse`, "
-        "`retry_lookup`) runs one; its results replace its own in the JSON and on this page, the others "
-        "are kept as measured (the machine and date above are the full run's).\n"
+        "`retry_lookup`, `polling`) runs one; its results replace its own in the JSON and on this page, "
+        "the others are kept as measured (the machine and date above are the full run's).\n"
     )
     return "\n".join(out).rstrip() + "\n"
 

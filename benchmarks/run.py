@@ -1,9 +1,10 @@
 """Run the benchmarks: ``make bench`` (full, minutes) or ``make bench-check`` (``--quick --no-write``).
 
-Full runs write ``benchmarks/results/latest.json``, ``docs/benchmarks.md`` and
-``docs/_static/benchmarks.png``. Quick runs do every benchmark once at a tiny size, only to keep the
-scripts working, and exit non-zero when one breaks. ``--only NAME`` (repeatable) runs those alone;
-written, their results replace theirs in ``results/latest.json``, the others' are kept.
+Full runs write ``benchmarks/results/latest.json``, ``docs/benchmarks.md``,
+``docs/_static/benchmarks.png`` and ``docs/_static/polling.png``. Quick runs do every benchmark once
+at a tiny size, only to keep the scripts working, and exit non-zero when one breaks. ``--only NAME``
+(repeatable) runs those alone; written, their results replace theirs in ``results/latest.json``, the
+others' are kept.
 
 ``--point N:TRANSPORT`` (repeatable) measures only the triggerer load at those points, each poller of
 ``--pollers`` (default ``vbrain,bare``) in its own client process, and writes nothing: for checking a
@@ -28,13 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
 import parse_cost
+import polling
 import report
 import retry_lookup
 import triggerer_load
 import worker_slot
 from _common import RESULTS, machine_facts, temp_dir
 
-BENCHMARKS = ("triggerer", "worker_slot", "parse", "retry_lookup")
+BENCHMARKS = ("triggerer", "worker_slot", "parse", "retry_lookup", "polling")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     if "retry_lookup" in chosen:
         say("retry lookup: requests before a retry decides, against the repository's size")
         attempt("retry_lookup", lambda: retry_lookup.run(args.quick, log_dir, say))
+    if "polling" in chosen:
+        say(
+            "polling: requests and latency against job length; waits deferred together; a rate-limited server"
+        )
+        attempt("polling", lambda: polling.run(args.quick, log_dir, say))
     results["total_s"] = round(time.monotonic() - started, 1)
     say(f"done in {results['total_s']:.0f} s" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     if failed:
@@ -109,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             results = _merged(results, chosen)
         (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
         report.write(results)
-        say("wrote benchmarks/results/latest.json, docs/benchmarks.md, docs/_static/benchmarks.png")
+        say("wrote benchmarks/results/latest.json, docs/benchmarks.md and its charts in docs/_static/")
     return 0
 
 
