@@ -270,7 +270,10 @@ class _NoGate:
     async def enter(self) -> float:
         return 0.0
 
-    def leave(self, outcome: Any) -> None:
+    def now(self) -> float:
+        return 0.0
+
+    def leave(self, outcome: Any, sent_at: float) -> None:
         pass
 
 

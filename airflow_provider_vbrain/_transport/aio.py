@@ -81,10 +81,11 @@ async def call(
                     if held > 0:
                         meter().held(held)
                     outcome: Response | TransportFailure | None = None
+                    sent_at = gate.now()
                     try:
                         outcome = await _send(settings, application_id, command, sink, transfer)
                     finally:
-                        gate.leave(outcome)
+                        gate.leave(outcome, sent_at)
                 else:
                     await asyncio.sleep(command.seconds)
                     outcome = None

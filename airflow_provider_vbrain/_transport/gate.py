@@ -6,9 +6,11 @@ request of the asyncio transport passes its connection's :class:`Gate` first, wh
 - holds every request when the server said to slow down: a ``429`` (for its ``Retry-After``, or
   the retry policy's growing back-off without one, never past its ``max_delay``), or a run of
   ``503`` answers;
-- once throttled, paces requests at a rate learned from the server: just under what it answered
-  in the second before (multiplicative decrease), rising by one request per second each second
-  it keeps answering (additive increase), until a minute passes without a ``429``;
+- once throttled, paces requests at a rate learned from the server: just under what it accepted
+  in the second before (multiplicative decrease, once per throttle: answers to requests sent
+  before the cut do not cut again), rising by one request per second each second it keeps
+  answering (additive increase), until a minute passes without a ``429``. Paced requests queue and
+  leave one at a time at the pace in force when each leaves, so a cut takes effect at once;
 - and caps the requests in flight, so ten thousand waits never open ten thousand sockets.
 
 Everything awaits: nothing here blocks the loop. The caller's own deadline still wins, by
@@ -18,6 +20,7 @@ cancelling the wait it bounds (a held request leaves the queue when cancelled).
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 import weakref
 from collections.abc import Callable
@@ -35,8 +38,9 @@ __all__ = ["CONCURRENT_REQUESTS", "Gate", "gate_for"]
 CONCURRENT_REQUESTS = 32
 #: ``503`` answers in a row (from any wait) that hold every request of the connection.
 UNAVAILABLE_RUN = 3
-#: The share of the last second's answered rate kept when the server throttles.
-DECREASE = 0.7
+#: The share kept, when the server throttles, of the rate it accepted in the last second (or of the
+#: pace, if lower).
+DECREASE = 0.9
 #: Seconds without a ``429`` after which requests are no longer paced.
 CALM = 60.0
 _MIN_RATE = 1.0
@@ -81,43 +85,75 @@ class Gate:
         self.hold_until = 0.0
         #: Requests per second when paced; None while the server has not throttled.
         self.rate: float | None = None
+        #: The earliest time the next paced request may leave.
         self._next_slot = 0.0
+        #: Paced requests waiting for their turn, first come first served, released by one task.
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._pacer: asyncio.Task[None] | None = None
         self._throttled = 0  # 429 answers in a row
         self._unavailable = 0  # 503 answers in a row
         self._last_throttle = 0.0
-        self._decreased_at = -1.0
+        self._cut_at = -1.0  # when the pace was last cut
         self._window = 0.0  # the start of the current one-second window
         self._answered = 0  # answers (not 429) in it
         self._answered_before = 0  # answers in the previous one
+
+    def now(self) -> float:
+        """The gate's clock: when a request leaves, for :meth:`leave`."""
+        return self._clock()
 
     async def enter(self) -> float:
         """Wait for the server's time, the pace and a free slot; return the seconds held (0 when the
         request could leave at once)."""
         began = now = self._clock()
-        start = max(now, self.hold_until)
-        if self.rate is not None:
-            if now - self._last_throttle > CALM:
-                self.rate = None
-            else:
-                start = max(start, self._next_slot)
-                self._next_slot = start + 1.0 / self.rate
-        held = start > now or self._slots.locked()
-        while start > now:
-            await asyncio.sleep(start - now)
+        held = False
+        while now < self.hold_until:  # a throttle seen meanwhile holds this one on
+            held = True
+            await asyncio.sleep(self.hold_until - now)
             now = self._clock()
-            start = max(now, self.hold_until)  # a throttle seen meanwhile holds this one too
+        if self.rate is not None and now - self._last_throttle > CALM:
+            self.rate = None
+        if self.rate is not None:
+            if self._queue or now < self._next_slot:
+                held = True
+                turn = asyncio.get_running_loop().create_future()
+                self._queue.append(turn)
+                if self._pacer is None:
+                    self._pacer = asyncio.ensure_future(self._pace())
+                await turn  # cancelled: the pacer skips it
+            else:
+                self._next_slot = now + 1.0 / self.rate
+        held = held or self._slots.locked()
         await self._slots.acquire()
         return self._clock() - began if held else 0.0
 
-    def leave(self, outcome: Response | TransportFailure | None) -> None:
-        """Free the slot and learn from what the server answered (None: the request was cancelled)."""
+    async def _pace(self) -> None:
+        """Release the queued requests one at a time, at the pace in force when each leaves."""
+        try:
+            while self._queue:
+                now = self._clock()
+                start = max(self.hold_until, self._next_slot)
+                if start > now:
+                    await asyncio.sleep(start - now)
+                    continue
+                turn = self._queue.popleft()
+                if turn.done():  # its wait was cancelled
+                    continue
+                turn.set_result(None)
+                self._next_slot = now + (0.0 if self.rate is None else 1.0 / self.rate)
+        finally:
+            self._pacer = None
+
+    def leave(self, outcome: Response | TransportFailure | None, sent_at: float) -> None:
+        """Free the slot and learn from what the server answered to a request that left at ``sent_at``
+        (None: the request was cancelled)."""
         self._slots.release()
         if not isinstance(outcome, Response):
             return
         now = self._clock()
         if outcome.status == 429:
             self._unavailable = 0
-            self._throttle(now, outcome)
+            self._throttle(now, outcome, sent_at)
             return
         self._count(now)
         if outcome.status == 503:
@@ -130,18 +166,18 @@ class Gate:
         if self.rate is not None:
             self.rate += 1.0 / self.rate  # about one more request per second, each second
 
-    def _throttle(self, now: float, answer: Response) -> None:
+    def _throttle(self, now: float, answer: Response, sent_at: float) -> None:
         self._throttled += 1
         self._last_throttle = now
         self._hold(now, answer, self._throttled)
-        if now - self._decreased_at < 1.0:
-            return  # one decrease per second: a burst of 429s answers one rate, not many
-        self._decreased_at = now
-        if self.rate is None:
-            seen = max(self._answered_before, self._answered)
-            self.rate = max(_MIN_RATE, DECREASE * seen)
+        if sent_at <= self._cut_at:
+            return  # it left at the pace already cut: its answer says nothing new
+        self._cut_at = now
+        accepted = max(self._answered_before, self._answered)
+        if self.rate is None:  # the first throttle: a little under what the server accepted
+            self.rate = max(_MIN_RATE, DECREASE * accepted)
         else:
-            self.rate = max(_MIN_RATE, DECREASE * self.rate)
+            self.rate = max(_MIN_RATE, DECREASE * min(self.rate, accepted or self.rate))
 
     def _hold(self, now: float, answer: Response, in_a_row: int) -> None:
         asked = retry_after_seconds(answer.headers.get("retry-after"), time.time())
