@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_vbrain._client.polling import JITTER
+
 X = "\u00d7"
 NAMES = {"today": "before", "after": "now"}
 COLORS = {"today": "#d62728", "after": "#1f77b4"}
@@ -147,11 +149,18 @@ def _schedule_part(found: dict[str, Any], add: Any) -> None:
             f"{r['latency_max_s']:.1f} | {r['bound_s']:g} | {r['within_bound']} of {r['jobs']} |"
         )
     add("")
+    interval = sched["poll_interval_s"]
+    strict = ", ".join(
+        f"{r['duration']} {r['nominal_s'] / interval / r['requests_mean']:.1f}{X}"
+        for r in sched["rows"]
+        if r["mode"] == "adaptive" and r["nominal_s"] >= 3600
+    )
     add(
         "Up to 100 s of waiting (ten intervals) both schedules are the same sleeps, so jobs of a "
-        "minute or less cost the same. Every sleep is 75\u2013100 % of the interval, so polling "
-        f'"every {sched["poll_interval_s"]:g} s" makes about one request per '
-        f"{0.875 * sched['poll_interval_s']:g} s.\n"
+        f"minute or less cost the same. Every sleep is {1 - JITTER:.0%}\u2013100 % of the interval, so "
+        f'polling "every {interval:g} s" makes about one request per {(1 - JITTER / 2) * interval:g} s. '
+        f"Against polls exactly {interval:g} s apart (fixed polling before the jitter), adaptive polling "
+        f"makes fewer requests by: {strict}.\n"
     )
 
 
@@ -205,7 +214,7 @@ def _fanout_part(found: dict[str, Any], add: Any) -> None:
         f"{after['per_second'][0]:,} and the steady window stays within "
         f"{min(after['per_second'][1 : after['steady_seconds']]):,}\u2013{after['peak_per_s']:,} a second "
         "(the low end from 20 s on, as the intervals grow). "
-        "The mean is higher now because the jittered sleeps average seven eighths of the interval "
+        f"The mean is higher now because the jittered sleeps average {1 - JITTER / 2:.0%} of the interval "
         f"({after['requests_per_wait']:.1f} requests per wait against {today['requests_per_wait']:.1f}), "
         f"until the interval starts growing, after {10 * s['poll_interval']:g} s of waiting. The "
         "detection latency is higher because it has grown by the jobs' ends: a tenth of 30\u201340 s "
@@ -218,40 +227,21 @@ def _gate_story(after: dict[str, Any], limit: int, interval: float) -> str:
     trace = [t for t in after.get("gate_trace", []) if t[1] is not None]
     if not trace:
         return ""
-    peak = max(trace, key=lambda t: t[1])
-    later = [t for t in trace if t[0] > peak[0]]
-    low = min(later, key=lambda t: t[1]) if later else peak
-    ahead = max(trace, key=lambda t: t[2])
+    low, high = min(t[1] for t in trace), max(t[1] for t in trace)
     refused = after["refused_per_second"]
-    streak = [i for i, n in enumerate(refused) if n and i > 1]
     seen = after["per_second"]
     span = int(after["last_detected_s"] or len(seen))
     answered = sum(a - b for a, b in zip(seen[:span], refused[:span], strict=True)) / max(1, span)
-    text = (
-        f"The gate's pace (dotted in the right-hand chart, sampled every 0.5 s) shows why the jobs were "
-        f"seen later than the {interval:g} s interval: after the first second's 429 "
-        f"it paced at {trace[0][1]:.0f} requests/s (0.7 of what the server had answered) and rose by "
-        f"{_slope(trace[0], peak):.1f} requests/s each second, to {peak[1]:.0f} at {peak[0]:.0f} s, "
-        "above the limit. It hands each request its start time as the request enters, up to "
-        f"{ahead[2]:.0f} s ahead in this run, so a change of pace reaches the server only once the "
-        "requests already given a start time have gone."
-    )
-    if streak:
-        text += (
-            f" From {streak[0]} s the server answered 429 again (up to {max(refused[2:]):,} a second "
-            f"for {len(streak)} s): those were requests given their start times before the cut, but "
-            "the gate cut its pace by 30 % once a second as long as they came, down to "
-            f"{low[1]:.1f} requests/s at "
-            f"{low[0]:.0f} s, {low[1] / limit:.0%} of the limit. From there it grew back by "
-            f"{_slope(low, trace[-1]):.1f} requests/s each second (it adds one request per second for "
-            "each second's worth of answers, and answers came at the slow pace already handed out), "
-            f"to {trace[-1][1]:.0f} at {trace[-1][0]:.0f} s."
-        )
-    text += (
-        f" Over the {span} s to the last detection the server answered {answered:.0f} requests a "
+    return (
+        "The gate's pace (dotted in the right-hand chart, sampled every 0.5 s): after the first "
+        f"second's 429 it paced at {trace[0][1]:.0f} requests/s (0.9 of what the server had accepted "
+        "in the second before), rising by about one request per second each second and cut again to "
+        "0.9 of what the server accepted at the next 429 (once: the 429s of requests that left before "
+        f"the cut do not cut again); it stayed within {low:.0f}\u2013{high:.0f} requests/s. Paced "
+        "requests leave one at a time at the pace in force when each leaves, so a cut takes effect at "
+        f"once. Over the {span} s to the last detection the server answered {answered:.0f} requests a "
         f"second of the {limit} it allows."
     )
-    return text
 
 
 def _slope(a: list[Any], b: list[Any]) -> float:
