@@ -1,10 +1,11 @@
 """A proxy between the hooks and VBrain: its URL checked, what of it is secret, and how it fails.
 
 Both hooks send through the connection's ``proxy`` extra when it is set, else through the proxy the
-environment names (``HTTP_PROXY``, ``HTTPS_PROXY``, ``NO_PROXY``). A proxy that fails (cannot be
-reached, refuses the tunnel or the request) fails before the request reaches VBrain: the transports
-classify their libraries' proxy errors as :class:`ProxyFailure` of kind ``CONNECT``, and a ``407``
-answer (a plain-HTTP request the proxy refused) becomes one here, so a create may be repeated.
+environment names (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``). A proxy that fails
+(cannot be reached, refuses the tunnel or the request) fails before the request reaches VBrain: the
+transports classify their libraries' proxy errors as :class:`ProxyFailure` of kind ``CONNECT``, and
+a ``407`` answer (a plain-HTTP request the proxy refused) becomes one here, so a create may be
+repeated.
 """
 
 from __future__ import annotations

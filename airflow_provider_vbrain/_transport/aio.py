@@ -29,7 +29,8 @@ from airflow_provider_vbrain._client.http import (
     clip,
 )
 from airflow_provider_vbrain._client.metering import meter
-from airflow_provider_vbrain._client.proxy import proxy_failure
+from airflow_provider_vbrain._client.proxy import ProxyFailure, proxy_failure
+from airflow_provider_vbrain._transport.envproxy import route
 from airflow_provider_vbrain._transport.gate import gate_for
 from airflow_provider_vbrain._transport.sink import Sink
 from airflow_provider_vbrain._transport.tls import trust_store
@@ -114,6 +115,9 @@ async def _send(
     headers = settings.headers(application_id, request.repository_id, request.accept)
     if transfer is not None:
         headers.update(transfer.range_headers())
+    via = await route(settings)
+    if via.problem is not None:  # as requests refuses it in the sync hook
+        return TransportFailure(FailureKind.NOT_SENT, ProxyFailure(via.problem))
     try:
         started: Any = shared_session().request(
             request.method,
@@ -125,8 +129,8 @@ async def _send(
             # A download: its headers within the timeout (below), then its body while it keeps moving.
             timeout=_client_timeout(None if transfer else settings.timeout),
             ssl=await _ssl_option(settings),
-            # The connection's proxy wins; without one the session follows HTTP(S)_PROXY and NO_PROXY.
-            proxy=settings.proxy,
+            # The connection's proxy, else the environment's for this URL, as requests chooses it.
+            proxy=via.proxy,
             allow_redirects=False,  # a redirect would carry the API key to another host
         )
         if transfer is not None:
@@ -256,10 +260,13 @@ def shared_session() -> aiohttp.ClientSession:
         # A bounded pool: thousands of waiting triggers share a few reused connections instead of
         # opening one each per burst (each new TLS connection costs a handshake and a buffer).
         connector = aiohttp.TCPConnector(limit=SHARED_SESSION_CONNECTIONS, keepalive_timeout=30)
-        # trust_env: HTTP(S)_PROXY and NO_PROXY apply as they do to requests (and so does ~/.netrc).
+        # trust_env off: aiohttp would read the proxy variables and ~/.netrc in two trips to a thread
+        # on every request. _send passes the proxy (envproxy.route: HTTP(S)_PROXY, ALL_PROXY and
+        # NO_PROXY as requests reads them, looked up once per Base URL and their values); ~/.netrc
+        # is not read (VBrain authenticates with its API-key headers).
         # auto_decompress off: compressed answers are decompressed by _read, within bounds.
         session = aiohttp.ClientSession(
-            connector=connector, raise_for_status=False, trust_env=True, auto_decompress=False
+            connector=connector, raise_for_status=False, trust_env=False, auto_decompress=False
         )
         _SESSIONS[loop] = session
         closer = loop.create_task(_close_at_shutdown(loop, session), name="vbrain-session-closer")

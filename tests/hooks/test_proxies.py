@@ -202,25 +202,6 @@ def test_the_test_button_names_a_failing_proxy(
 # ---------------------------------------------------------------- HTTPS through CONNECT
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from vbrain_emulator.tls import self_signed_certificate
-
-    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def tls_emulator(tls_files: tuple[Path, Path]) -> Any:
-    import ssl
-
-    from vbrain_emulator import EmulatorServer
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*tls_files)
-    with EmulatorServer(ssl_context=context) as server:
-        yield server
-
-
 def test_https_goes_through_a_connect_tunnel(
     tls_emulator: Any, tls_files: tuple[Path, Path], password_proxy: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
