@@ -271,28 +271,31 @@ def _why_missed(results: dict[str, Any]) -> str:
                 f"against {bare['rss_added_mb']:,.0f} MB"
             )
     if any("1.2" + X + " bare" in t for t in missed):
+        gaps = []
+        for transport in ("plain", "tls"):
+            ours, bare = _run(results, "vbrain", 1_000, transport), _run(results, "bare", 1_000, transport)
+            if ours and bare:
+                extra = ours["cpu_us_per_poll"] - bare["cpu_us_per_poll"]
+                gaps.append(f"{extra:,.0f} \u00b5s a poll at N = 1,000 over {_transport(transport)}")
+        gap = " and ".join(gaps) or "see the table"
         lines.append(
             f"- **CPU per poll above 1.2{X} the bare poller.** A profile of one N = 1,000 run "
             "(`VBRAIN_BENCH_PROFILE=DIR python benchmarks/run.py --point 1000:plain`) shows ours making "
-            "the same ~135 aiohttp calls per poll as the bare poller, and about six more asyncio "
-            "callbacks. Most of the difference is the INFO line written on each state change (two or "
-            "three per job): it goes through Airflow's structlog processors and secrets masker and a "
-            "write to the task log, about a fifth of the client's profiled time; with logging at "
-            "WARNING the same run measured about 1.2" + X + ". The rest is the provider's own work per "
-            "poll, about 38 Python calls: the retry core (`_client.exchange.exchange`, a generator), the "
-            "answer read within `max_answer_bytes` and typed into a `JobStatus`, the wait loop's "
-            "failure, deadline and state-change bookkeeping: the features (retries honouring "
-            "`Retry-After`, bounded reads, typed errors, deadlines, a task log that shows progress) "
-            "cost the difference. The status request is built once per wait, and a TLS CA bundle is "
-            "loaded once per process (it used to go through a thread on every poll, most of the former "
-            "TLS gap). Both share one session per event loop "
+            "the same aiohttp calls per poll as the bare poller; the difference "
+            f"({gap} in this run) is the provider's own Python per poll: the retry core "
+            "(`_client.exchange.exchange`, a generator), the scoping headers built and checked, the "
+            "answer read within `max_answer_bytes`, redacted and typed into a `JobStatus`, the wait "
+            "loop's bookkeeping, and, since adaptive polling, the connection's gate, the schedule's "
+            "jitter draw, the timer that lets a wait's deadline end a held poll, the metering call and "
+            "the check of the proxy variables (these five about 15 \u00b5s a poll together, timed "
+            "outside the profiler). The INFO line on each state change (two or three per job) goes "
+            "through Airflow's logging. The environment's proxy is looked up once per Base URL and "
+            "values of the proxy variables: aiohttp's own lookup (`trust_env`) cost two trips to a "
+            "thread, about 300 \u00b5s, on every poll. Both share one session per event loop "
             "with at most 100 connections, so connection handling is alike (N = 5,000, "
             + "; ".join(pool)
             + "). On this shared two-core machine the ratio at one point moves by up to 0.3 between "
-            "runs of the same code (the bare poller's own cost moves as much), so one point above "
-            "1.2"
-            + X
-            + " beside others below it says little on its own. What 1.2"
+            "runs of the same code (the bare poller's own cost moves as much). What 1.2"
             + X
             + " would take: state changes logged at DEBUG (or outside "
             "Airflow's logging) and a success path that skips the retry core; we keep both, since the "
