@@ -20,6 +20,7 @@ from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook, VBrainHook
 from tests.conftest import PROXY_PASSWORD, PROXY_USER, PROXY_VARIABLES
 from tests.hooks.test_proxies import (
     WRONG_PASSWORD,
+    async_hook_lists_repositories,
     both_hooks_list_repositories,
     clean,
     connect,
@@ -161,18 +162,6 @@ def test_netrc_gives_neither_hook_the_proxys_credentials(
         assert "HTTP 407 Proxy Authentication Required" in str(caught.value)
     assert password_proxy.refusals() == 4  # two attempts each
     assert vbrain_conn.requests() == []
-
-
-def async_hook_lists_repositories() -> None:
-    """One listing of the async hook, on a loop of its own."""
-
-    async def list_async() -> None:
-        try:
-            await VBrainAsyncHook().list_repositories()
-        finally:
-            await close_shared_session()
-
-    asyncio.run(list_async())
 
 
 @pytest.mark.parametrize(

@@ -50,9 +50,13 @@ def host_of(url: str) -> str:
 
 def both_hooks_list_repositories() -> None:
     """One request of each hook: the sync hook's, then the async hook's on a loop of its own."""
-    import asyncio
-
     VBrainHook().list_repositories()
+    async_hook_lists_repositories()
+
+
+def async_hook_lists_repositories() -> None:
+    """One listing of the async hook, on a loop of its own."""
+    import asyncio
 
     async def list_async() -> None:
         try:

@@ -433,14 +433,6 @@ async def test_async_hooks_share_one_session_per_loop(async_hook: VBrainAsyncHoo
 # ---------------------------------------------------------------- TLS
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key."""
-    from vbrain_emulator.tls import self_signed_certificate
-
-    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
-
-
 @pytest.fixture
 def tls_server(tls_files: tuple[Path, Path]) -> Any:
     import ssl
