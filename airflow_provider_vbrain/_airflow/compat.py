@@ -222,7 +222,6 @@ async def push_task_xcoms(task_instance: Any, xcoms: Mapping[str, Any]) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-@functools.lru_cache(maxsize=1)
 def scheduler_starts_from_trigger() -> bool:
     """Whether Airflow's scheduler starts a task with ``start_trigger_args`` on the triggerer.
 
