@@ -12,13 +12,11 @@ is seen after a restart.)"""
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from yarl import URL
-
     from airflow_provider_vbrain.connection import VBrainSettings
 
 __all__ = ["PROXY_VARIABLES", "Route", "environment_route", "route"]
@@ -37,7 +35,7 @@ _ROUTES_KEPT = 64
 class Route(NamedTuple):
     """How a request goes out: through ``proxy`` (None: directly), or not at all (``problem``)."""
 
-    proxy: URL | None
+    proxy: str | None
     #: Why the proxy the environment names cannot be used (never quoting it: it may hold a password).
     problem: str | None = None
 
@@ -49,8 +47,8 @@ _ROUTES: dict[tuple[str, tuple[str | None, ...]], Route] = {}
 async def route(settings: VBrainSettings) -> Route:
     """The route of ``settings``' requests: the connection's ``proxy`` extra whatever the
     environment says, else :func:`environment_route` (looked up in a thread the first time)."""
-    if settings.proxy:
-        return _configured(settings.proxy)
+    if settings.proxy:  # checked when the connection was read (proxy_url_problem)
+        return Route(settings.proxy)
     variables = _variables()
     key = (settings.base_url, variables)
     found = _ROUTES.get(key)
@@ -68,13 +66,6 @@ def _variables() -> tuple[str | None, ...]:
     return tuple([get(name) for name in PROXY_VARIABLES])
 
 
-@functools.lru_cache(maxsize=16)
-def _configured(proxy: str) -> Route:
-    from yarl import URL
-
-    return Route(URL(proxy))  # checked when the connection was read (proxy_url_problem)
-
-
 def environment_route(url: str) -> Route:
     """The proxy the environment names for ``url``, as the sync hook's requests picks it: the
     scheme's variable (``HTTPS_PROXY``, ``HTTP_PROXY``), else ``ALL_PROXY``; none for a host that
@@ -82,7 +73,6 @@ def environment_route(url: str) -> Route:
     sent to the proxy (Basic), as requests sends them. Blocking on some systems: call it in a thread.
     """
     from requests.utils import get_environ_proxies, prepend_scheme_if_needed, select_proxy
-    from yarl import URL
 
     proxies = get_environ_proxies(url)
     named = select_proxy(url, proxies)
@@ -90,11 +80,13 @@ def environment_route(url: str) -> Route:
         return _DIRECT
     problem = "must be an http:// or https:// URL with a host"
     try:
-        proxy = URL(prepend_scheme_if_needed(named, "http"))
-        if proxy.scheme in ("http", "https") and proxy.host:
+        proxy = prepend_scheme_if_needed(named, "http")
+        parts = urlsplit(proxy)
+        # Reading the port raises ValueError when it is not a number within range.
+        if parts.scheme in ("http", "https") and parts.hostname and (parts.port or 0) >= 0:
             return Route(proxy)
     except ValueError:  # not a URL (urllib3's LocationParseError is one)
         problem = "is not a valid URL (percent-encode special characters in a password)"
-    scheme = URL(url).scheme
+    scheme = urlsplit(url).scheme
     variable = f"{scheme if scheme in proxies else 'all'}_proxy".upper()
     return Route(None, f"the proxy {variable} (or {variable.lower()}) names {problem}")
