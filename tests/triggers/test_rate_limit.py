@@ -1,5 +1,5 @@
 """Many triggers on one event loop against an emulator that really limits its rate: the connection's
-back-off learns the limit, so few requests are refused and every wait sees its job end."""
+back-off learns the limit, so once it has, few requests are refused, and every wait sees its job end."""
 
 from __future__ import annotations
 
@@ -51,5 +51,11 @@ def test_waits_on_a_rate_limited_server_are_paced_and_all_see_their_job_end(
     finally:
         vbrain_emulator.set_rate_limit(None)
     assert [event["status"] for event in events] == ["succeeded"] * WAITS
-    answers = [entry["status"] for entry in vbrain_emulator.requests() if STATUS.match(entry["path"])]
-    assert answers.count(429) / len(answers) < 0.1, f"{answers.count(429)} of {len(answers)} refused"
+    polls = [entry for entry in vbrain_emulator.requests() if STATUS.match(entry["path"])]
+    # Until the first 429 comes back, nothing says where the limit is: the waits' first polls, and
+    # those still in flight, meet it (more of them on a busy machine, whose answers come back later).
+    # Once the server's Retry-After has passed, the requests leave at the pace the gate learned.
+    learned = min(entry["time"] for entry in polls if entry["status"] == 429) + 1.5
+    paced = [entry["status"] for entry in polls if entry["time"] > learned]
+    assert len(paced) > WAITS, f"only {len(paced)} polls after the limit was learned"
+    assert paced.count(429) / len(paced) < 0.05, f"{paced.count(429)} of {len(paced)} paced polls refused"
