@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,34 @@ def bench_server(log: Path, home: Path, *args: str, tls: bool = False) -> Iterat
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def control(
+    url: str, path: str, body: Any = None, method: str | None = None, cafile: str | None = None
+) -> Any:
+    """Call the bench server's control API (``/_emulator/...``, ``/_bench/...``): its JSON answer."""
+    import ssl
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url + path, data=data, method=method or ("GET" if data is None else "POST")
+    )
+    request.add_header("content-type", "application/json")
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    with urllib.request.urlopen(request, timeout=300, context=context) as answer:
+        return json.loads(answer.read())
+
+
+def create_jobs(
+    url: str, spec: Mapping[str, Any], queue_seconds: float, seed: int, cafile: str | None = None
+) -> Any:
+    """Have the bench server create ``spec["n"]`` jobs lasting ``min_seconds`` to ``max_seconds`` (drawn
+    from ``seed``) in a new repository: ``{"repository_id": ..., "jobs": [...]}``."""
+    body = {
+        "n": spec["n"],
+        "min_seconds": spec["min_seconds"],
+        "max_seconds": spec["max_seconds"],
+        "queue_seconds": queue_seconds,
+        "seed": seed,
+    }
+    return control(url, "/_bench/jobs", body, cafile=cafile)

@@ -30,11 +30,20 @@ import json
 import random
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import CLIENT_CORE, airflow_env, bench_server, pinned, python, run_json, temp_dir
+from _common import (
+    CLIENT_CORE,
+    airflow_env,
+    bench_server,
+    control,
+    create_jobs,
+    pinned,
+    python,
+    run_json,
+    temp_dir,
+)
 
 #: Nominal job lengths of the schedule benchmark, in seconds.
 DURATIONS = {"10 s": 10.0, "1 min": 60.0, "10 min": 600.0, "1 h": 3600.0, "6 h": 21600.0}
@@ -294,15 +303,6 @@ def today_behaviour() -> Any:
         polling.JITTER, polling.PollSchedule.first_delay, aio.gate_for = saved  # type: ignore[method-assign]
 
 
-def _control(url: str, path: str, body: Any = None, method: str | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    method = method or ("GET" if data is None else "POST")
-    request = urllib.request.Request(url + path, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    with urllib.request.urlopen(request, timeout=300) as answer:
-        return json.loads(answer.read())
-
-
 async def _run_waits(
     triggers: list[Any], last_end: float, grace: float, trace: list[list[float | None]]
 ) -> list[tuple[float, Any] | None]:
@@ -356,19 +356,9 @@ def client(spec: dict[str, Any]) -> None:
 
     url = spec["url"]
     for seed, variant in enumerate(VARIANTS):
-        _control(url, "/_emulator/requests", method="DELETE")
-        _control(url, "/_emulator/config", {"rate_limit": spec.get("rate_limit", 0)})
-        created = _control(
-            url,
-            "/_bench/jobs",
-            {
-                "n": spec["n"],
-                "min_seconds": spec["min_seconds"],
-                "max_seconds": spec["max_seconds"],
-                "queue_seconds": QUEUE_SECONDS,
-                "seed": seed,
-            },
-        )
+        control(url, "/_emulator/requests", method="DELETE")
+        control(url, "/_emulator/config", {"rate_limit": spec.get("rate_limit", 0)})
+        created = create_jobs(url, spec, QUEUE_SECONDS, seed)
         repository_id = created["repository_id"]
         with today_behaviour() if variant == "today" else contextlib.nullcontext():
             sensor = VBrainJobSensor(
@@ -389,8 +379,8 @@ def client(spec: dict[str, Any]) -> None:
             ends = [end for _, end in created["jobs"]]
             trace: list[list[float | None]] = []
             events = asyncio.run(_run_waits(triggers, max(ends), spec["grace"], trace))
-        _control(url, "/_emulator/config", {"rate_limit": 0})
-        log = _control(url, "/_emulator/requests")
+        control(url, "/_emulator/config", {"rate_limit": 0})
+        log = control(url, "/_emulator/requests")
         summary = {**_summary(spec, variant, t0, ends, events, log), "gate_trace": trace}
         print("RESULT " + json.dumps(summary), flush=True)
 

@@ -33,11 +33,20 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import CLIENT_CORE, airflow_env, bench_server, make_certificate, pinned, python, temp_dir
+from _common import (
+    CLIENT_CORE,
+    airflow_env,
+    bench_server,
+    control,
+    create_jobs,
+    make_certificate,
+    pinned,
+    python,
+    temp_dir,
+)
 
 POLL_INTERVAL = 2.0
 MIN_SECONDS, MAX_SECONDS = 10.0, 20.0
@@ -153,16 +162,6 @@ def connections(url: str, cafile: str | None) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------------- client side
-
-
-def _control(url: str, path: str, body: Any = None, cafile: str | None = None) -> Any:
-    import ssl
-
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url + path, data=data, method="GET" if data is None else "POST")
-    context = ssl.create_default_context(cafile=cafile) if cafile else None
-    with urllib.request.urlopen(request, timeout=120, context=context) as answer:
-        return json.loads(answer.read())
 
 
 def _rss_bytes() -> int:
@@ -331,26 +330,15 @@ def client(spec: dict[str, Any]) -> None:
 
     url, cafile = spec["url"], spec.get("cafile")
     for index, poller in enumerate(spec["pollers"]):
-        created = _control(
-            url,
-            "/_bench/jobs",
-            {
-                "n": spec["n"],
-                "min_seconds": spec["min_seconds"],
-                "max_seconds": spec["max_seconds"],
-                "queue_seconds": spec["queue_seconds"],
-                "seed": index,
-            },
-            cafile,
-        )
+        created = create_jobs(url, spec, spec["queue_seconds"], index, cafile)
         waits = Waits(poller, spec, created["repository_id"], created["jobs"])
         gc.collect()
         baseline = _rss_bytes()
         waits.build()
-        _control(url, "/_bench/reset", {}, cafile)
+        control(url, "/_bench/reset", {}, cafile=cafile)
         profiling = os.environ.get("VBRAIN_BENCH_PROFILE")
         measured = _profiled(waits) if profiling else asyncio.run(_measure(waits))
-        stats = _control(url, "/_bench/stats", None, cafile)
+        stats = control(url, "/_bench/stats", cafile=cafile)
         print("RESULT " + json.dumps(_summary(poller, spec, waits, stats, baseline, measured)), flush=True)
 
 
