@@ -54,7 +54,8 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number ``retry_number`` (1-based), jittered."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        # The exponent capped: a count of failures in a row may run into the thousands (the gate's).
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(retry_number - 1, 30))
         return ceiling * rng()
 
 

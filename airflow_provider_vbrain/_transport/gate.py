@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from airflow_provider_vbrain._client.http import Response, TransportFailure
-from airflow_provider_vbrain._client.retry import RetryPolicy, retry_after_seconds
+from airflow_provider_vbrain._client.retry import RetryPolicy, retry_delay
 
 if TYPE_CHECKING:
     from airflow_provider_vbrain.connection import VBrainSettings
@@ -61,6 +61,11 @@ def gate_for(settings: VBrainSettings) -> Gate:
     if gate is None:
         gate = gates[key] = Gate(settings.retry, clock=loop.time)
     return gate
+
+
+def _longest() -> float:
+    """A jitter draw that always gives the retry back-off's ceiling."""
+    return 1.0
 
 
 class Gate:
@@ -180,10 +185,8 @@ class Gate:
             self.rate = max(_MIN_RATE, DECREASE * min(self.rate, accepted or self.rate))
 
     def _hold(self, now: float, answer: Response, in_a_row: int) -> None:
-        asked = retry_after_seconds(answer.headers.get("retry-after"), time.time())
-        if asked is None:
-            asked = self._policy.base_delay * 2.0 ** min(in_a_row - 1, 30)
-        hold = min(self._policy.max_delay, asked)
+        # The retry rule's delay at its longest (no jitter): every request waits, not just one.
+        hold = retry_delay(self._policy, in_a_row, answer, time.time(), rng=_longest)
         self.hold_until = max(self.hold_until, now + hold)
 
     def _count(self, now: float) -> None:
