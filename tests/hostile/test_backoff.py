@@ -17,7 +17,7 @@ from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain._transport.gate import CONCURRENT_REQUESTS
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
-from tests.core import recording
+from tests.core import Recorder, recording
 from tests.hostile.conftest import JOB, REPO, STATUS, connect
 from tests.hostile.server import HostileServer, Request, reply
 
@@ -38,11 +38,10 @@ async def gathered(*calls: Any) -> list[Any]:
         await close_shared_session()
 
 
-async def after_first_request(server: HostileServer, settle: float = 0.3) -> None:
-    """Wait until the server has answered one status request, and the client has read the answer."""
-    while not server.requests(STATUS):  # noqa: ASYNC110 - the server logs in its own thread
+async def after_first_answer(recorded: Recorder) -> None:
+    """Wait until the client has read the answer to one request (the exchange counts it then)."""
+    while not [call for call in recorded.calls if call[0] == "request"]:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
-    await asyncio.sleep(settle)
 
 
 @pytest.mark.parametrize("retry_after", ["1", None], ids=["retry-after", "no-retry-after"])
@@ -54,13 +53,13 @@ def test_a_429_seen_by_one_wait_holds_the_others_on_the_connection(
     headers = {"Retry-After": retry_after} if retry_after else {}
     server.route(STATUS, reply(429, json={"message": "Too Many Requests"}, headers=headers), RUNNING)
 
-    async def scenario() -> list[Any]:
+    async def scenario(recorded: Recorder) -> list[Any]:
         first = asyncio.ensure_future(VBrainAsyncHook().get_job_status(JOB, REPO))
-        await after_first_request(server)
+        await after_first_answer(recorded)
         return await gathered(first, *statuses(10))
 
     with recording() as recorded:
-        results = asyncio.run(scenario())
+        results = asyncio.run(scenario(recorded))
     assert [status.raw_state for status in results] == ["started"] * 11
     throttled, *later = server.requests(STATUS)
     assert len(later) == 11
@@ -116,6 +115,12 @@ def test_requests_in_flight_are_capped_per_connection(
         in_flight[0] += 1
         peak[0] = max(peak[0], in_flight[0])
         try:
+            # The first answers wait for the cap's worth of requests (up to 10 s), so that a busy
+            # machine opening connections slowly still shows how many may be in flight at once.
+            for _ in range(1000):
+                if peak[0] >= CONCURRENT_REQUESTS:
+                    break
+                await asyncio.sleep(0.01)
             await asyncio.sleep(0.2)
             await RUNNING(request, wire)
         finally:

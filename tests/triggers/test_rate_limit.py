@@ -33,9 +33,10 @@ def test_waits_on_a_rate_limited_server_are_paced_and_all_see_their_job_end(
     monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(vbrain_emulator.url))
     hook = VBrainHook()
     repository_id = hook.create_repository()
-    jobs = [
-        hook.execute_job(repository_id, {"a": n, "b": 2}, {"emulator_run_seconds": 3}) for n in range(WAITS)
-    ]
+    # Made in one call, so that they all still run when the waits start, however busy the machine.
+    jobs = vbrain_emulator.add_jobs(
+        repository_id, WAITS, params={"a": 3, "b": 2}, metadata={"emulator_run_seconds": 4}
+    )
     vbrain_emulator.clear_requests()
     vbrain_emulator.set_rate_limit(LIMIT)
 
