@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from vbrain_emulator.app import UI_PREFIX, create_app
 from vbrain_emulator.applications import register_application
 from vbrain_emulator.profiles import PROFILES, Profile, ProfileError
+from vbrain_emulator.ratelimit import parse_rate_limit
 from vbrain_emulator.server import start_site, url_host
 from vbrain_emulator.state import DEFAULT_QUEUE_SECONDS, DEFAULT_RUN_SECONDS, EmulatorState
 from vbrain_emulator.tls import self_signed_certificate
@@ -37,10 +38,9 @@ def _seconds(text: str) -> float:
 def _rate_limit(text: str) -> int:
     try:
         value = int(text)
+        parse_rate_limit(value)  # the control API's own check
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more: {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a whole number, 0 (no limit) or more: {text!r}") from None
     return value
 
 

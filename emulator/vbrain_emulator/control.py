@@ -126,11 +126,7 @@ _CONFIG_FIELDS = ("queue_seconds", "run_seconds", "rate_limit")
 
 
 def _config_view(state: EmulatorState) -> dict[str, float | None]:
-    return {
-        "queue_seconds": state.queue_seconds,
-        "run_seconds": state.run_seconds,
-        "rate_limit": state.rate_limit,
-    }
+    return {field: getattr(state, field) for field in _CONFIG_FIELDS}
 
 
 async def get_config(request: web.Request) -> web.Response:

@@ -19,7 +19,8 @@ __all__ = ["WINDOW_SECONDS", "RateLimiter", "parse_rate_limit"]
 
 #: How long a window lasts.
 WINDOW_SECONDS = 1.0
-# Past this many keys, ended windows are dropped when a new one opens: a client making up keys (any
+# Past this many keys, ended windows are dropped when a new one opens (at most once a window, so a
+# table of windows all still open is not scanned on every request): a client making up keys (any
 # non-empty key is accepted without --api-key) cannot grow the table without bound.
 _PRUNE_AT = 10_000
 
@@ -57,6 +58,7 @@ class RateLimiter:
     def __init__(self, per_second: int | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._windows: dict[str, _Window] = {}
+        self._pruned_at = -math.inf
         self.per_second = parse_rate_limit(per_second)
 
     def set(self, per_second: int | None) -> None:
@@ -80,7 +82,7 @@ class RateLimiter:
         now = self._clock()
         window = self._windows.get(key)
         if window is None or now >= window.start + WINDOW_SECONDS:
-            if window is None and len(self._windows) >= _PRUNE_AT:
+            if window is None and len(self._windows) >= _PRUNE_AT and now >= self._pruned_at + WINDOW_SECONDS:
                 self._prune(now)
             self._windows[key] = _Window(now, 1)
             return None
@@ -90,6 +92,7 @@ class RateLimiter:
         return max(1, math.ceil(window.start + WINDOW_SECONDS - now))
 
     def _prune(self, now: float) -> None:
+        self._pruned_at = now
         ended = [key for key, window in self._windows.items() if now >= window.start + WINDOW_SECONDS]
         for key in ended:
             del self._windows[key]
