@@ -278,6 +278,15 @@ def run_dag(dag_bag: Any, vbrain_conn: Any, capfd: pytest.CaptureFixture[str]) -
 
 
 @pytest.fixture
+def recorded() -> Any:
+    """A :class:`tests.core.Recorder` as the process's meter for the test."""
+    from tests.core import recording
+
+    with recording() as recorder:
+        yield recorder
+
+
+@pytest.fixture
 def inline_triggers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The triggers ``dag.test()`` runs in line (it stands in for the triggerer), as they ran."""
     import importlib

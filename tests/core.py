@@ -70,4 +70,5 @@ def recording() -> Iterator[Recorder]:
     try:
         yield recorder
     finally:
-        assert set_meter(previous) is recorder
+        current = set_meter(previous)
+    assert current is recorder, "the meter was swapped during the recording"

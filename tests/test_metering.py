@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,17 +26,10 @@ from airflow_provider_vbrain._client.retry import RetryPolicy
 from airflow_provider_vbrain._client.waiting import JobWait
 from airflow_provider_vbrain.exceptions import VBrainConnectionError, VBrainServerError
 from airflow_provider_vbrain.jobs import EventStatus, JobStatus
-from tests.core import Recorder, answer, failure, recording, run
+from tests.core import Recorder, answer, failure, run
 from tests.test_download import Clock, transfer
 
 GET = endpoints.get_job_status("job-1", "repo-1")
-
-
-@pytest.fixture
-def recorded() -> Iterator[Recorder]:
-    """A :class:`Recorder` as the process's meter for the test."""
-    with recording() as recorder:
-        yield recorder
 
 
 def every_request() -> list[endpoints.ApiRequest[Any]]:

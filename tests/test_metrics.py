@@ -24,7 +24,7 @@ from airflow_provider_vbrain._client.endpoints import ENDPOINT_NAMES
 from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook, VBrainHook
 from airflow_provider_vbrain.jobs import EventStatus
-from tests.test_metering import Recorder
+from tests.core import Recorder
 
 STATUS_PATH = r"^/api/v1/job/[^/]+$"
 
@@ -246,13 +246,6 @@ def test_airflows_own_stats_unconfigured_takes_every_metric_silently(
 
 
 # -- the hooks report what they send ------------------------------------------------------------
-
-
-@pytest.fixture
-def recorded(restore_meter: None) -> Recorder:
-    recorder = Recorder()
-    metering.set_meter(recorder)
-    return recorder
 
 
 def test_the_sync_hook_reports_each_attempt(vbrain_conn: Any, recorded: Recorder) -> None:
