@@ -3,6 +3,7 @@ that records what it is told."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
@@ -72,3 +73,14 @@ def recording() -> Iterator[Recorder]:
     finally:
         current = set_meter(previous)
     assert current is recorder, "the meter was swapped during the recording"
+
+
+async def first_event(trigger: Any, timeout: float = 20) -> dict[str, Any]:
+    """The payload of the first event ``trigger`` fires, within ``timeout`` seconds."""
+
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(first(), timeout)

@@ -18,12 +18,12 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def tls_emulator(tls_files: tuple[Path, Path]) -> Any:
-    """An emulator serving HTTPS with :func:`tls_files`' certificate."""
+    """An emulator serving HTTPS with :func:`tls_files`' certificate; its jobs end at once."""
     import ssl
 
     from vbrain_emulator import EmulatorServer
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_files)
-    with EmulatorServer(ssl_context=context) as server:
+    with EmulatorServer(ssl_context=context, queue_seconds=0, run_seconds=0) as server:
         yield server

@@ -433,49 +433,37 @@ async def test_async_hooks_share_one_session_per_loop(async_hook: VBrainAsyncHoo
 # ---------------------------------------------------------------- TLS
 
 
-@pytest.fixture
-def tls_server(tls_files: tuple[Path, Path]) -> Any:
-    import ssl
-
-    from vbrain_emulator import EmulatorServer
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*tls_files)
-    with EmulatorServer(ssl_context=context, queue_seconds=0, run_seconds=0) as server:
-        yield server
-
-
 def test_tls_with_the_connections_ca_bundle(
-    tls_server: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    tls_emulator: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert tls_server.url.startswith("https://")
+    assert tls_emulator.url.startswith("https://")
     monkeypatch.setenv(
-        "AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url, extra={"verify": str(tls_files[0])})
+        "AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_emulator.url, extra={"verify": str(tls_files[0])})
     )
     repository_id, job_id = tutorial_job(VBrainHook())
     assert VBrainHook().wait_for_job(job_id, repository_id, poll_interval=0.05).state is JobState.FINISHED
 
 
 def test_an_untrusted_certificate_fails_at_once_and_says_tls(
-    tls_server: Any, monkeypatch: pytest.MonkeyPatch
+    tls_emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url))
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_emulator.url))
     with pytest.raises(VBrainConnectionError, match="TLS handshake failed") as caught:
         VBrainHook().create_repository()
     assert caught.value.attempts == 1
-    assert tls_server.requests() == []
+    assert tls_emulator.requests() == []
 
 
 async def test_async_tls_with_the_connections_ca_bundle(
-    tls_server: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    tls_emulator: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(
-        "AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url, extra={"verify": str(tls_files[0])})
+        "AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_emulator.url, extra={"verify": str(tls_files[0])})
     )
     repository_id, job_id = tutorial_job(VBrainHook())
     status = await VBrainAsyncHook().get_job_status(job_id, repository_id)
     assert status.job_id == job_id
-    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_UNTRUSTED", connection_json(tls_server.url))
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_UNTRUSTED", connection_json(tls_emulator.url))
     with pytest.raises(VBrainConnectionError, match="TLS handshake failed"):
         await VBrainAsyncHook("vbrain_untrusted").get_job_status(job_id, repository_id)
     await close_shared_session()
@@ -483,14 +471,14 @@ async def test_async_tls_with_the_connections_ca_bundle(
 
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 async def test_both_hooks_trust_the_same_store(
-    tls_server: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, variable: str
+    tls_emulator: Any, tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
     # A deployment that adds its CA the way requests reads it, with the default verify=True:
     # the trigger's hook trusts what the operator's hook trusts.
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(variable, str(tls_files[0]))
-    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_server.url))
+    monkeypatch.setenv("AIRFLOW_CONN_VBRAIN_DEFAULT", connection_json(tls_emulator.url))
     repository_id, job_id = tutorial_job(VBrainHook())
     status = await VBrainAsyncHook().get_job_status(job_id, repository_id)
     assert status.job_id == job_id

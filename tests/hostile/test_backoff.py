@@ -17,7 +17,7 @@ from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain._transport.gate import CONCURRENT_REQUESTS
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
-from tests.core import Recorder, recording
+from tests.core import Recorder, first_event, recording
 from tests.hostile.conftest import JOB, REPO, STATUS, connect
 from tests.hostile.server import HostileServer, Request, reply
 
@@ -140,16 +140,14 @@ def test_the_deadline_of_a_wait_wins_over_a_hold(
     server.route(STATUS, reply(429, json={"message": "Too Many Requests"}, headers={"Retry-After": "30"}))
     trigger = VBrainJobTrigger(JOB, REPO, poll_interval=0.1, end_time=time.time() + 1.5)
 
-    async def first_event() -> dict[str, Any]:
+    async def scenario() -> dict[str, Any]:
         try:
-            async for event in trigger.run():
-                return event.payload
+            return await first_event(trigger)
         finally:
             await close_shared_session()
-        raise AssertionError("the trigger ended without an event")
 
     started = time.monotonic()
-    event = asyncio.run(first_event())
+    event = asyncio.run(scenario())
     assert event["status"] == "timeout"
     assert time.monotonic() - started < 10
     assert len(server.requests(STATUS)) == 1  # the held poll never left

@@ -13,17 +13,12 @@ from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 from tests.conftest import connection_json
+from tests.core import first_event
 
 WAITS = 100
 #: Requests per second the emulator lets through: a quarter of what the waits would ask.
 LIMIT = 30
 STATUS = re.compile(r"^/api/v1/job/[^/]+$")
-
-
-async def first_event(trigger: VBrainJobTrigger) -> dict[str, Any]:
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("the trigger ended without an event")
 
 
 def test_waits_on_a_rate_limited_server_are_paced_and_all_see_their_job_end(
@@ -43,7 +38,7 @@ def test_waits_on_a_rate_limited_server_are_paced_and_all_see_their_job_end(
     async def waits() -> list[dict[str, Any]]:
         try:
             triggers = [VBrainJobTrigger(job_id, repository_id, poll_interval=0.5) for job_id in jobs]
-            return await asyncio.wait_for(asyncio.gather(*(first_event(t) for t in triggers)), 120)
+            return await asyncio.wait_for(asyncio.gather(*(first_event(t, 120) for t in triggers)), 120)
         finally:
             await close_shared_session()
 

@@ -18,6 +18,7 @@ from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook, VBrainHook
 from airflow_provider_vbrain.jobs import JobStatus
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 from tests.conftest import API_KEY, ORG, key_leaks
+from tests.core import first_event
 
 STATUS_PATH = r"^/api/v1/job/[^/]+$"
 
@@ -37,15 +38,6 @@ def rebuilt(trigger: VBrainJobTrigger) -> VBrainJobTrigger:
     path, kwargs = trigger.serialize()
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)(**kwargs)
-
-
-async def first_event(trigger: VBrainJobTrigger, timeout: float = 20) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("the trigger ended without an event")
-
-    return await asyncio.wait_for(first(), timeout)
 
 
 def test_serialize_round_trips_every_argument_and_no_secret() -> None:
