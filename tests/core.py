@@ -12,6 +12,7 @@ from typing import Any
 from airflow_provider_vbrain._client.exchange import Exchange, Send, Sleep
 from airflow_provider_vbrain._client.http import FailureKind, Response, TransportFailure
 from airflow_provider_vbrain._client.metering import Meter, set_meter
+from airflow_provider_vbrain._client.polling import JITTER
 
 #: A fixed "now" for tests of time arithmetic.
 NOW = 1_800_000_000.0
@@ -84,3 +85,8 @@ async def first_event(trigger: Any, timeout: float = 20) -> dict[str, Any]:
         raise AssertionError("the trigger ended without an event")
 
     return await asyncio.wait_for(first(), timeout)
+
+
+def jittered(pauses: list[float], interval: float) -> bool:
+    """Whether every pause is ``interval`` less at most the schedule's jitter (never more)."""
+    return all(interval * (1 - JITTER) <= pause <= interval for pause in pauses)

@@ -15,12 +15,12 @@ import pytest
 
 from airflow_provider_vbrain._client.polling import (
     DEFAULT_MAX_POLL_INTERVAL,
-    JITTER,
     LATENCY_SHARE,
     PollSchedule,
 )
 from airflow_provider_vbrain._client.waiting import JobWait
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobStatus
+from tests.core import jittered
 
 LOG = logging.getLogger("tests.polling")
 HOUR = 3600.0
@@ -77,7 +77,7 @@ def test_fixed_polling_is_one_argument_away() -> None:
     schedule = PollSchedule(10, None, "job-1")
     assert not schedule.adaptive
     assert {schedule.interval(w) for w in (0, HOUR, 10 * HOUR)} == {10}
-    assert all(10 * (1 - JITTER) <= schedule.delay(HOUR, n) <= 10 for n in range(1, 100))
+    assert jittered([schedule.delay(HOUR, n) for n in range(1, 100)], 10)
     assert not PollSchedule(10, 10, "job-1").adaptive
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_vbrain._client.polling import JITTER
 from airflow_provider_vbrain._client.waiting import MAX_CONSECUTIVE_POLL_FAILURES, JobWait
 from airflow_provider_vbrain.exceptions import (
     VBrainAuthError,
@@ -20,6 +19,7 @@ from airflow_provider_vbrain.exceptions import (
 )
 from airflow_provider_vbrain.hooks.vbrain import VBrainHook
 from airflow_provider_vbrain.jobs import EventStatus, JobEvent, JobState, JobStatus
+from tests.core import jittered
 
 LOG = logging.getLogger("tests.waiting")
 
@@ -48,11 +48,6 @@ def drive(wait: JobWait, outcomes: list[Any], clock: Clock | None = None) -> tup
         if clock is not None:
             clock.now += step
     raise AssertionError(f"the wait did not end; it paused {pauses}")
-
-
-def jittered(pauses: list[float], interval: float) -> bool:
-    """Whether every pause is ``interval`` less at most the schedule's jitter (never more)."""
-    return all(interval * (1 - JITTER) <= pause <= interval for pause in pauses)
 
 
 @pytest.mark.parametrize(

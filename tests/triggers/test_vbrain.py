@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_vbrain._airflow.compat import end_event_xcoms_intact
-from airflow_provider_vbrain._client.polling import JITTER
 from airflow_provider_vbrain._client.waiting import MAX_CONSECUTIVE_POLL_FAILURES
 from airflow_provider_vbrain._transport.aio import close_shared_session
 from airflow_provider_vbrain.hooks.vbrain import VBrainAsyncHook, VBrainHook
 from airflow_provider_vbrain.jobs import JobStatus
 from airflow_provider_vbrain.triggers.vbrain import VBrainJobTrigger
 from tests.conftest import API_KEY, ORG, key_leaks
-from tests.core import first_event
+from tests.core import first_event, jittered
 
 STATUS_PATH = r"^/api/v1/job/[^/]+$"
 
@@ -129,7 +128,7 @@ async def test_the_trigger_polls_on_its_schedule_without_waiting(mocker: Any) ->
     first, *between = [c.args[0] for c in sleep.await_args_list]
     assert 0 <= first < 60  # the first poll comes anywhere in the interval: waits deferred together spread
     assert len(between) == 2
-    assert all(60 * (1 - JITTER) <= pause <= 60 for pause in between)
+    assert jittered(between, 60)
     assert get_job_status.await_count == 3
     get_job_status.assert_awaited_with(mocker.ANY, "job-1", "repo-1")
 
