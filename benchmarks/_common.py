@@ -133,6 +133,22 @@ def run_json(command: Sequence[str], env: Mapping[str, str], timeout: float, log
     return json.loads(lines[-1])
 
 
+def run_results(
+    command: Sequence[str], env: Mapping[str, str], timeout: float, log: Path
+) -> list[dict[str, Any]]:
+    """Run a client child that prints ``RESULT {json}`` lines; return their objects. Its stderr goes
+    to ``log``, whose tail a failure quotes."""
+    with log.open("ab") as err:
+        done = subprocess.run(
+            list(command), env=dict(env), stdout=subprocess.PIPE, stderr=err, timeout=timeout, check=False
+        )
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        script = next((part for part in command if part.endswith(".py")), command[0])
+        raise RuntimeError(f"the {script} client exited {done.returncode}; stderr tail:\n{tail}")
+    return [json.loads(x[7:]) for x in done.stdout.decode().splitlines() if x.startswith("RESULT {")]
+
+
 @contextlib.contextmanager
 def bench_server(log: Path, home: Path, *args: str, tls: bool = False) -> Iterator[str]:
     """Run the benchmark emulator (``_server.py``) pinned to its core; yield its base URL; stop it after."""
@@ -186,3 +202,11 @@ def create_jobs(
         "seed": seed,
     }
     return control(url, "/_bench/jobs", body, cafile=cafile)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile of ``values`` (the nearest rank); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]

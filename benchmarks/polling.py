@@ -39,9 +39,11 @@ from _common import (
     bench_server,
     control,
     create_jobs,
+    percentile,
     pinned,
     python,
     run_json,
+    run_results,
     temp_dir,
 )
 
@@ -143,8 +145,6 @@ def _check(result: dict[str, Any]) -> None:
 
 def _client(scenario: str, spec: dict[str, Any], log_dir: Path) -> list[dict[str, Any]]:
     """One emulator process and one client process running both variants of ``scenario``."""
-    import subprocess
-
     from triggerer_load import connections
 
     home = temp_dir(f"vbrain-bench-polling-{scenario}-")
@@ -153,17 +153,8 @@ def _client(scenario: str, spec: dict[str, Any], log_dir: Path) -> list[dict[str
         env = airflow_env(home, **connections(url, None))
         child = {**spec, "scenario": scenario, "url": url}
         budget = 120 + 2 * (spec["max_seconds"] + spec["grace"] + spec["n"] / 20)
-        done = subprocess.run(
-            pinned(python("polling.py", "client", json.dumps(child)), CLIENT_CORE),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log.open("ab"),
-            timeout=budget,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"polling {scenario} client failed ({done.returncode}); see {log}")
-    return [json.loads(x[7:]) for x in done.stdout.decode().splitlines() if x.startswith("RESULT {")]
+        command = pinned(python("polling.py", "client", json.dumps(child)), CLIENT_CORE)
+        return run_results(command, env, budget, log)
 
 
 # ----------------------------------------------------------------------------------- schedule child
@@ -180,7 +171,7 @@ class _Quiet:
 
 def schedule(jobs: int) -> dict[str, Any]:
     """Drive the real :class:`JobWait` on a simulated clock shared with the emulator's state."""
-    from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL, LATENCY_SHARE
+    from airflow_provider_vbrain._client.polling import DEFAULT_MAX_POLL_INTERVAL, PollSchedule
     from airflow_provider_vbrain._client.waiting import JobWait
     from airflow_provider_vbrain.jobs import JobEvent, JobStatus
     from vbrain_emulator.state import FAILED, FINISHED, EmulatorState
@@ -212,6 +203,7 @@ def schedule(jobs: int) -> dict[str, Any]:
             return JobStatus.from_answer(job_id, repository_id, code, body)
 
         for mode, longest in (("fixed", None), ("adaptive", DEFAULT_MAX_POLL_INTERVAL)):
+            schedule = PollSchedule(POLL_INTERVAL, longest)  # the bound on latency the docs state
             polls, latencies, met = [], [], 0
             for job in made:
                 # The wait starts as the job is submitted; the job's end is its own length later.
@@ -230,9 +222,7 @@ def schedule(jobs: int) -> dict[str, Any]:
                     step = wait.poll(lambda j=job.job_id: read_status(j))
                 latency = now[0] - job.end_at
                 length = job.end_at - job.created_at
-                bound = POLL_INTERVAL
-                if longest is not None:
-                    bound = min(longest, max(POLL_INTERVAL, LATENCY_SHARE * length))
+                bound = schedule.interval(length)
                 polls.append(wait.polls)
                 latencies.append(latency)
                 met += 0 <= latency <= bound + 1e-6
@@ -245,13 +235,11 @@ def schedule(jobs: int) -> dict[str, Any]:
                     "requests_mean": round(sum(polls) / len(polls), 1),
                     "requests_min": min(polls),
                     "requests_max": max(polls),
-                    "latency_p50_s": round(_percentile(latencies, 50), 2),
-                    "latency_p99_s": round(_percentile(latencies, 99), 2),
+                    "latency_p50_s": round(percentile(latencies, 50), 2),
+                    "latency_p99_s": round(percentile(latencies, 99), 2),
                     "latency_max_s": round(max(latencies), 2),
                     # The bound the docs state, for the nominal length.
-                    "bound_s": POLL_INTERVAL
-                    if longest is None
-                    else min(longest, max(POLL_INTERVAL, LATENCY_SHARE * nominal)),
+                    "bound_s": schedule.interval(nominal),
                     "within_bound": met,
                 }
             )
@@ -263,11 +251,6 @@ def schedule(jobs: int) -> dict[str, Any]:
         "cpu_s": round(time.process_time() - begun, 1),
         "rows": rows,
     }
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 # ----------------------------------------------------------------------------------- client child
@@ -431,8 +414,8 @@ def _summary(
         "first_end_s": round(min(ends) - t0, 1),
         "last_end_s": round(max(ends) - t0, 1),
         "last_detected_s": round(max(w for w, _ in detected) - t0, 1) if detected else None,
-        "latency_p50_s": round(_percentile(latencies, 50), 2) if latencies else None,
-        "latency_p99_s": round(_percentile(latencies, 99), 2) if latencies else None,
+        "latency_p50_s": round(percentile(latencies, 50), 2) if latencies else None,
+        "latency_p99_s": round(percentile(latencies, 99), 2) if latencies else None,
         "latency_max_s": round(max(latencies), 2) if latencies else None,
     }
 

@@ -25,9 +25,14 @@ def _both(found: dict[str, Any], scenario: str) -> tuple[dict[str, Any], dict[st
     return (runs["today"], runs["after"]) if "today" in runs and "after" in runs else None
 
 
+def _schedule_rows(found: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The schedule's rows by (job length, mode)."""
+    return {(r["duration"], r["mode"]): r for r in found["schedule"]["rows"]}
+
+
 def _ratios(found: dict[str, Any]) -> dict[str, float]:
     """Fixed requests per job divided by adaptive ones, by job length."""
-    by = {(r["duration"], r["mode"]): r for r in found["schedule"]["rows"]}
+    by = _schedule_rows(found)
     return {
         label: by[(label, "fixed")]["requests_mean"] / by[(label, "adaptive")]["requests_mean"]
         for label, mode in by
@@ -44,7 +49,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     if not found:
         return []
     rows: list[tuple[str, str, bool | None]] = []
-    by = {(r["duration"], r["mode"]): r for r in found["schedule"]["rows"]}
+    by = _schedule_rows(found)
     for label, ratio in _ratios(found).items():
         if label in ("1 h", "6 h"):
             fixed, adaptive = by[(label, "fixed")], by[(label, "adaptive")]
@@ -222,7 +227,7 @@ def _fanout_part(found: dict[str, Any], add: Any) -> None:
     )
 
 
-def _gate_story(after: dict[str, Any], limit: int, interval: float) -> str:
+def _gate_story(after: dict[str, Any], limit: int) -> str:
     """What the gate's sampled pace says, in numbers; empty when it never paced."""
     trace = [t for t in after.get("gate_trace", []) if t[1] is not None]
     if not trace:
@@ -242,11 +247,6 @@ def _gate_story(after: dict[str, Any], limit: int, interval: float) -> str:
         f"once. Over the {span} s to the last detection the server answered {answered:.0f} requests a "
         f"second of the {limit} it allows."
     )
-
-
-def _slope(a: list[Any], b: list[Any]) -> float:
-    """The pace's change per second between two samples of the gate's trace."""
-    return (b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else 0.0
 
 
 def _limited_part(found: dict[str, Any], add: Any) -> None:
@@ -292,7 +292,7 @@ def _limited_part(found: dict[str, Any], add: Any) -> None:
         f"the last job was seen {_num((after['last_detected_s'] or 0) - after['last_end_s'])} s after "
         f"it ended (p99 {_num(after['latency_p99_s'])} s), with a {s['poll_interval']:g} s interval.\n"
     )
-    story = _gate_story(after, limit, s["poll_interval"])
+    story = _gate_story(after, limit)
     if story:
         add(story + "\n")
 

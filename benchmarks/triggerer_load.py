@@ -30,7 +30,6 @@ import os
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,8 +42,10 @@ from _common import (
     control,
     create_jobs,
     make_certificate,
+    percentile,
     pinned,
     python,
+    run_results,
     temp_dir,
 )
 
@@ -133,18 +134,8 @@ def measure(
             # its trust store from here; ours gets the same file through the connection's `verify`.
             env["SSL_CERT_FILE"] = cafile
         budget = 120 + settings["max_seconds"] * 3 + n / 50
-        done = subprocess.run(
-            pinned(python("triggerer_load.py", "client", json.dumps(spec)), CLIENT_CORE),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log.open("ab"),
-            timeout=budget * len(pollers),
-            check=False,
-        )
-        if done.returncode != 0:
-            tail = log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"triggerer client failed ({done.returncode}); stderr tail:\n{tail}")
-        return [json.loads(x[7:]) for x in done.stdout.decode().splitlines() if x.startswith("RESULT {")]
+        command = pinned(python("triggerer_load.py", "client", json.dumps(spec)), CLIENT_CORE)
+        return run_results(command, env, budget * len(pollers), log)
 
 
 def connections(url: str, cafile: str | None) -> dict[str, str]:
@@ -167,14 +158,6 @@ def connections(url: str, cafile: str | None) -> dict[str, str]:
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 class Waits:
@@ -388,12 +371,12 @@ def _summary(
         "rss_peak_mb": round(measured["peak"] / 2**20, 1),
         "rss_added_mb": round(rss_added / 2**20, 2),
         "rss_per_job_kb": round(rss_added / n / 1024, 2),
-        "latency_p50_s": _rounded(_percentile(latencies, 50)),
-        "latency_p99_s": _rounded(_percentile(latencies, 99)),
+        "latency_p50_s": _rounded(percentile(latencies, 50)),
+        "latency_p99_s": _rounded(percentile(latencies, 99)),
         "latency_max_s": _rounded(max(latencies) if latencies else None),
         "fired_before_job_end": len(early),
         "fired_before_job_end_median_s": _rounded(statistics.median(early) if early else None),
-        "loop_lag_p99_s": _rounded(_percentile(lags, 99)),
+        "loop_lag_p99_s": _rounded(percentile(lags, 99)),
         "errors": len(measured["errors"]),
         "error_samples": sorted(set(measured["errors"]))[:5],
     }
